@@ -1,0 +1,200 @@
+"""The per-request flow shared by every client API: parse, route, call, answer, log one usage row."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from multimodel.errors import GatewayError, invalid
+from multimodel.gateway import Gateway
+from multimodel.routing.router import Route
+from multimodel.store.usage import UsageRow
+from multimodel.types import ChatRequest, ChatResult, Event, ImagePart, TextDelta, ToolCallStart
+
+log = logging.getLogger("multimodel")
+
+# Cap on request bodies: larger ones get a 413 in the caller's format before any parsing.
+MAX_BODY = 32 * 1024 * 1024
+
+
+class Encoder(Protocol):
+    def start(self) -> bytes: ...
+    def event(self, ev: Event) -> bytes: ...
+    def end(self) -> bytes: ...
+    def error(self, err: GatewayError) -> bytes: ...
+
+
+class ClientFormat(Protocol):
+    """What a client API contributes to the shared flow."""
+
+    name: str
+
+    def parse(self, body: dict[str, Any]) -> ChatRequest: ...
+    def render(self, result: ChatResult, request_id: str, model: str) -> bytes: ...
+    def encoder(self, request_id: str, req: ChatRequest) -> Encoder: ...
+    def error_response(self, err: GatewayError, request_id: str | None) -> Response: ...
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise invalid(f"the request body is not valid JSON ({e.args[0] if e.args else 'parse error'})") from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    return body
+
+
+def check_capabilities(route: Route, req: ChatRequest) -> None:
+    caps = route.provider.capabilities
+    if req.tools and not caps.tools:
+        raise invalid(f"model {req.model!r} does not support tools", "tools")
+    if not caps.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
+        raise invalid(f"model {req.model!r} does not support image input", "messages")
+
+
+class _Log:
+    """Collects one request's usage row as the request goes, then hands it to the writer once."""
+
+    __slots__ = ("gw", "row", "t0")
+
+    def __init__(self, gw: Gateway, api_format: str, endpoint: str, request_id: str) -> None:
+        self.gw = gw
+        self.t0 = time.perf_counter()
+        self.row = UsageRow(request_id, time.time(), api_format, endpoint, "", None, None, False, 200, None, 0.0, None)
+
+    def route(self, route: Route, stream: bool) -> None:
+        self.row.provider = route.config.provider
+        self.row.upstream_model = route.config.model
+        self.row.stream = stream
+
+    def first_token(self) -> None:
+        if self.row.ttft_ms is None:
+            self.row.ttft_ms = (time.perf_counter() - self.t0) * 1000
+
+    def done(self, route: Route | None, result: ChatResult | None, status: int, error: str | None,
+             req: ChatRequest | None = None) -> None:  # fmt: skip
+        row = self.row
+        row.status = status
+        row.error_type = error
+        row.latency_ms = (time.perf_counter() - self.t0) * 1000
+        if result is not None:
+            row.input_tokens = result.usage.input_tokens
+            row.output_tokens = result.usage.output_tokens
+            price = route.config.price if route else None
+            if price is not None:
+                row.cost_usd = price.cost(row.input_tokens, row.output_tokens)
+            if self.gw.settings.log_content:
+                row.answer = result.text if not result.tool_calls else orjson.dumps(
+                    {"text": result.text, "tool_calls": result.tool_calls}).decode()
+        if req is not None:
+            row.user = req.user
+            if self.gw.settings.log_content:
+                row.prompt = orjson.dumps(req.messages).decode()
+        self.gw.writer.submit(row)
+
+
+async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Response:
+    request_id = new_request_id()
+    ulog = _Log(gw, fmt.name, "chat", request_id)
+    req: ChatRequest | None = None
+    route: Route | None = None
+    try:
+        body = await read_json(request)
+        model = body.get("model")
+        ulog.row.public_model = model if isinstance(model, str) else ""
+        req = fmt.parse(body)
+        route = gw.router.resolve(req.model)
+        ulog.route(route, req.stream)
+        check_capabilities(route, req)
+        events = route.provider.stream(req)
+        if req.stream:
+            # Wait for the first event before sending headers: an upstream that fails
+            # before answering gets a real error status, not a 200 with an error event.
+            first = await anext(events)
+            return StreamingResponse(_stream(ulog, route, req, fmt, request_id, first, events),
+                                     media_type="text/event-stream", headers=_stream_headers(request_id))  # fmt: skip
+        result = ChatResult()
+        try:
+            async for ev in events:
+                if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
+                    ulog.first_token()
+                result.add(ev)
+        finally:
+            await _aclose(events)
+        ulog.done(route, result, 200, None, req)
+        return Response(fmt.render(result, request_id, req.model), media_type="application/json",
+                        headers={"x-request-id": request_id})  # fmt: skip
+    except GatewayError as err:
+        ulog.done(route, None, err.status, err.kind, req)
+        return fmt.error_response(err, request_id)
+    except StopAsyncIteration:
+        empty = GatewayError("upstream", "upstream returned an empty answer")
+        ulog.done(route, None, empty.status, empty.kind, req)
+        return fmt.error_response(empty, request_id)
+    except Exception as e:  # a bug of ours: answer cleanly, keep the trace in the server log only
+        log.error("request %s failed: %s", request_id, e.__class__.__name__, exc_info=True)
+        bug = GatewayError("api_error", "internal error in the gateway")
+        ulog.done(route, None, 500, bug.kind, req)
+        return fmt.error_response(bug, request_id)
+
+
+def _stream_headers(request_id: str) -> dict[str, str]:
+    return {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def _stream(ulog: _Log, route: Route, req: ChatRequest, fmt: ClientFormat, request_id: str,
+                  first: Event, events: AsyncIterator[Event]) -> AsyncIterator[bytes]:  # fmt: skip
+    enc = fmt.encoder(request_id, req)
+    result = ChatResult()
+    error: str | None = "client_disconnected"  # until the stream ends one way or another
+    try:
+        ev: Event | None = first
+        yield enc.start()
+        while ev is not None:
+            if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
+                ulog.first_token()
+            result.add(ev)
+            out = enc.event(ev)
+            if out:
+                yield out
+            ev = await anext(events, None)
+        error = None
+        yield enc.end()
+    except GatewayError as err:
+        # Headers are sent: end the stream with an error event in the caller's format.
+        error = err.kind
+        yield enc.error(err)
+    except Exception as e:
+        log.error("stream %s failed: %s", request_id, e.__class__.__name__, exc_info=True)
+        error = "api_error"
+        yield enc.error(GatewayError("api_error", "internal error in the gateway"))
+    finally:
+        await _aclose(events)
+        ulog.done(route, result, 200, error, req)
+
+
+async def _aclose(events: AsyncIterator[Event]) -> None:
+    close: Callable[[], Any] | None = getattr(events, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:
+            log.debug("provider stream did not close cleanly", exc_info=True)

@@ -1,0 +1,59 @@
+"""create_app(gateway): the ASGI application: routes, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from multimodel.api import anthropic, health, openai
+from multimodel.errors import GatewayError
+from multimodel.gateway import Gateway
+
+log = logging.getLogger("multimodel")
+
+
+def _error_for(request: Request, err: GatewayError) -> Response:
+    """Errors outside a handler (unknown path, wrong method, a bug) in the caller's API format."""
+    if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+        return anthropic.error_response(err, None)
+    return openai.error_response(err, None)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found" if exc.status_code == 404 else "invalid_request"
+    message = f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+    return _error_for(request, GatewayError(kind, message, status=exc.status_code))  # type: ignore[arg-type]
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s", exc.__class__.__name__, request.url.path, exc_info=exc)
+    return _error_for(request, GatewayError("api_error", "internal error in the gateway"))
+
+
+def create_app(gateway: Gateway) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()  # no-op when the CLI already started it
+        try:
+            yield
+        finally:
+            await gateway.close()  # flushes every pending usage row
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/v1/models")
+
+    app = Starlette(
+        routes=[*openai.routes, *anthropic.routes, *health.routes, Route("/", root)],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,159 @@
+"""The `multimodel` command: serve · models · chat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+import click
+
+from multimodel import settings as settings_mod
+from multimodel.errors import ConfigError, GatewayError
+
+
+def _load(config: str | None) -> settings_mod.Settings:
+    try:
+        return settings_mod.load(config)
+    except ConfigError as e:
+        _die(str(e))
+
+
+def _die(message: str) -> NoReturn:
+    click.echo(f"multimodel: {message}", err=True)
+    sys.exit(2)
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(main())
+    except ImportError:
+        return asyncio.run(main())
+
+
+config_option = click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
+                             help="YAML config file (default: ./multimodel.yaml, else embedded defaults).")  # fmt: skip
+
+
+@click.group()
+@click.version_option(package_name="multimodel")
+def main() -> None:
+    """Multimodel: one OpenAI- and Anthropic-compatible API over many model providers."""
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="Address to bind (default from config: 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default from config: 8000).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(config: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    from multimodel.app import create_app
+    from multimodel.gateway import Gateway
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    s = _load(config)
+    try:
+        gw = Gateway(s)
+    except ConfigError as e:
+        _die(str(e))
+
+    async def run() -> None:
+        try:
+            await gw.start()
+        except ConfigError as e:
+            await gw.close()
+            _die(str(e))
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(gw), host=host or s.host, port=port if port is not None else s.port,
+            http="httptools", lifespan="on", access_log=False, log_level=log_level,
+            timeout_graceful_shutdown=30,
+        ))  # fmt: skip
+        click.echo(f"multimodel: serving {len(s.models)} model(s) from {s.source} on "
+                   f"http://{host or s.host}:{port if port is not None else s.port}", err=True)  # fmt: skip
+        await server.serve()
+
+    _run(run)
+
+
+@main.command()
+@config_option
+def models(config: str | None) -> None:
+    """List the configured models and whether each is reachable."""
+    from multimodel.providers import http
+    from multimodel.providers.base import ProviderContext
+    from multimodel.routing.router import Router
+
+    s = _load(config)
+
+    async def run() -> list[tuple[str, str, str, str | None]]:
+        ctx = ProviderContext(http=http.new_session())
+        try:
+            router = Router.build(s, ctx)
+            routes = list(router.routes.values())
+            checks = await asyncio.gather(*(r.provider.check() for r in routes))
+            return [(r.config.name, r.config.provider, r.config.model, c) for r, c in zip(routes, checks, strict=True)]
+        finally:
+            await ctx.http.close()
+
+    try:
+        rows = _run(run)
+    except ConfigError as e:
+        _die(str(e))
+    width = max(len(r[0]) for r in rows)
+    for name, provider, model, problem in rows:
+        status = "reachable" if problem is None else f"unreachable ({problem})"
+        click.echo(f"{name:<{width}}  {provider:<17}  {status}  {model}")
+
+
+@main.command()
+@config_option
+@click.option("--model", "-m", required=True, help="Public model name, as in `multimodel models`.")
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--system", default=None, help="A system prompt.")
+@click.argument("prompt")
+def chat(config: str | None, model: str, max_tokens: int | None, system: str | None, prompt: str) -> None:
+    """Stream one answer to PROMPT in the terminal."""
+    from multimodel.providers import http
+    from multimodel.providers.base import ProviderContext
+    from multimodel.routing.router import Router
+    from multimodel.types import ChatRequest, Message, TextDelta, TextPart, Usage
+
+    s = _load(config)
+
+    async def run() -> Usage | None:
+        ctx = ProviderContext(http=http.new_session())
+        try:
+            route = Router.build(s, ctx).resolve(model)
+            await route.provider.start()
+            messages = [Message("user", [TextPart(prompt)])]
+            if system:
+                messages.insert(0, Message("system", [TextPart(system)]))
+            usage = None
+            async for ev in route.provider.stream(ChatRequest(model, messages, max_tokens=max_tokens, stream=True)):
+                if isinstance(ev, TextDelta):
+                    click.echo(ev.text, nl=False)
+                elif isinstance(ev, Usage):
+                    usage = ev
+            click.echo()
+            await route.provider.close()
+            return usage
+        finally:
+            await ctx.http.close()
+
+    try:
+        usage = _run(run)
+    except (ConfigError, GatewayError) as e:
+        _die(str(e))
+    if usage is not None:
+        click.echo(f"[{usage.input_tokens} input tokens, {usage.output_tokens} output tokens]", err=True)
+
+
+if __name__ == "__main__":
+    main()

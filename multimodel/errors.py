@@ -1,0 +1,83 @@
+"""One error tree. Each error has a canonical kind and an HTTP status; the wire
+formats render it in their own error shape (formats/*.error_body)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Kind = Literal[
+    "invalid_request",  # 400
+    "authentication",  # 401
+    "permission",  # 403
+    "not_found",  # 404
+    "request_too_large",  # 413
+    "rate_limit",  # 429
+    "api_error",  # 500 (ours or upstream's)
+    "upstream",  # 502: upstream 5xx, refused connection, malformed answer
+    "overloaded",  # 529 (Anthropic) / 503
+    "timeout",  # 504
+]
+
+_STATUS: dict[str, int] = {
+    "invalid_request": 400,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "request_too_large": 413,
+    "rate_limit": 429,
+    "api_error": 500,
+    "upstream": 502,
+    "overloaded": 529,
+    "timeout": 504,
+}
+
+
+class GatewayError(Exception):
+    """An error meant for the client: safe message, no secrets, no trace."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: Kind = kind
+        self.message = message
+        self.param = param
+        self.status = status if status is not None else _STATUS[kind]
+        self.retry_after = retry_after
+
+
+def invalid(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError("invalid_request", message, param=param)
+
+
+def kind_for_status(status: int) -> Kind:
+    """The canonical kind of an upstream HTTP error status."""
+    if status == 400 or status == 422:
+        return "invalid_request"
+    if status == 401:
+        return "authentication"
+    if status == 403:
+        return "permission"
+    if status == 404:
+        return "not_found"
+    if status == 413:
+        return "request_too_large"
+    if status == 429:
+        return "rate_limit"
+    if status in (503, 529):
+        return "overloaded"
+    if status == 504:
+        return "timeout"
+    if status >= 500:
+        return "upstream"
+    return "invalid_request"
+
+
+class ConfigError(Exception):
+    """A configuration problem, reported at start-up as one line."""

@@ -1,0 +1,288 @@
+"""Anthropic Messages as a client-facing format: request -> canonical, canonical -> response/SSE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from multimodel.errors import GatewayError, invalid
+from multimodel.formats import fields as f
+from multimodel.types import (
+    ChatRequest,
+    ChatResult,
+    ContentPart,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    ToolChoice,
+    Usage,
+)
+
+STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+               "stop_sequence": "stop_sequence", "content_filter": "refusal"}  # fmt: skip
+
+
+def parse_request(body: dict[str, Any]) -> ChatRequest:
+    model = f.req_str(body, "model")
+    max_tokens = f.opt_int(body, "max_tokens", lo=1)
+    if max_tokens is None:
+        raise invalid("max_tokens: Field required", "max_tokens")
+    messages: list[Message] = []
+    system = body.get("system")
+    if system is not None:
+        messages.append(Message("system", [TextPart(_system_text(system))]))
+    for i, m in enumerate(f.req_list(body, "messages")):
+        messages.extend(_parse_message(m, i))
+    metadata = body.get("metadata")
+    user = None
+    if metadata is not None:
+        user = f.opt_str(f.obj(metadata, "metadata"), "user_id", "metadata.")
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=f.opt_num(body, "temperature", 0.0, 1.0),
+        top_p=f.opt_num(body, "top_p", 0.0, 1.0),
+        top_k=f.opt_int(body, "top_k", lo=0),
+        stop=f.stop_list(body.get("stop_sequences"), "stop_sequences"),
+        tools=[_parse_tool(t, i) for i, t in enumerate(f.opt_list(body, "tools"))],
+        tool_choice=_parse_tool_choice(body.get("tool_choice")),
+        user=user,
+        stream=bool(f.opt_bool(body, "stream")),
+    )
+
+
+def _system_text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        texts = []
+        for j, b in enumerate(v):
+            b = f.obj(b, f"system[{j}]")
+            if b.get("type") != "text":
+                raise invalid(f"'system[{j}].type' must be 'text'", f"system[{j}].type")
+            texts.append(f.opt_str(b, "text", f"system[{j}].") or "")
+        return "\n\n".join(texts)
+    raise invalid("'system' must be a string or an array of text blocks", "system")
+
+
+def _parse_message(m: Any, i: int) -> list[Message]:
+    """One Anthropic message -> canonical messages (tool results become `tool` messages)."""
+    where = f"messages[{i}]"
+    m = f.obj(m, where)
+    role = m.get("role")
+    if role not in ("user", "assistant"):
+        raise invalid(f"'{where}.role' must be 'user' or 'assistant'", f"{where}.role")
+    content = m.get("content")
+    if isinstance(content, str):
+        return [Message(role, [TextPart(content)])]
+    if not isinstance(content, list):
+        raise invalid(f"'{where}.content' must be a string or an array of content blocks", f"{where}.content")
+    parts: list[ContentPart] = []
+    calls: list[ToolCall] = []
+    results: list[Message] = []
+    for j, b in enumerate(content):
+        w = f"{where}.content[{j}]"
+        b = f.obj(b, w)
+        kind = b.get("type")
+        if kind == "text":
+            parts.append(TextPart(f.opt_str(b, "text", w + ".") or ""))
+        elif kind == "image" and role == "user":
+            parts.append(_parse_image(b, w))
+        elif kind == "tool_use" and role == "assistant":
+            args = orjson.dumps(b.get("input") or {}).decode()
+            calls.append(ToolCall(f.req_str(b, "id", w + "."), f.req_str(b, "name", w + "."), args))
+        elif kind == "tool_result" and role == "user":
+            inner = b.get("content")
+            body_parts: list[ContentPart] = [TextPart(inner)] if isinstance(inner, str) else _result_blocks(inner, w)
+            results.append(Message("tool", body_parts, tool_call_id=f.req_str(b, "tool_use_id", w + "."),
+                                   is_error=bool(b.get("is_error"))))  # fmt: skip
+        elif kind in ("thinking", "redacted_thinking"):
+            continue  # provider-specific reasoning traces do not carry over to other models
+        else:
+            raise invalid(f"'{w}.type' {kind!r} is not supported in a {role} message", f"{w}.type")
+    out = results
+    if parts or calls or not results:
+        out = [*results, Message(role, parts, tool_calls=calls)]
+    return out
+
+
+def _result_blocks(v: Any, w: str) -> list[ContentPart]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise invalid(f"'{w}.content' must be a string or an array of blocks", f"{w}.content")
+    out: list[ContentPart] = []
+    for k, b in enumerate(v):
+        b = f.obj(b, f"{w}.content[{k}]")
+        if b.get("type") == "text":
+            out.append(TextPart(f.opt_str(b, "text") or ""))
+        elif b.get("type") == "image":
+            out.append(_parse_image(b, f"{w}.content[{k}]"))
+    return out
+
+
+def _parse_image(b: dict[str, Any], w: str) -> ImagePart:
+    src = f.obj(b.get("source"), f"{w}.source")
+    if src.get("type") == "base64":
+        media = f.req_str(src, "media_type", f"{w}.source.")
+        return ImagePart(f"data:{media};base64,{f.req_str(src, 'data', f'{w}.source.')}")
+    if src.get("type") == "url":
+        return ImagePart(f.req_str(src, "url", f"{w}.source."))
+    raise invalid(f"'{w}.source.type' must be 'base64' or 'url'", f"{w}.source.type")
+
+
+def _parse_tool(t: Any, i: int) -> Tool:
+    w = f"tools[{i}]"
+    t = f.obj(t, w)
+    if t.get("type") not in (None, "custom"):
+        raise invalid(f"'{w}.type' {t.get('type')!r}: server tools are not supported by this gateway", f"{w}.type")
+    schema = f.obj(t.get("input_schema"), f"{w}.input_schema")
+    return Tool(f.req_str(t, "name", w + "."), f.opt_str(t, "description", w + "."), schema)
+
+
+def _parse_tool_choice(v: Any) -> ToolChoice | None:
+    if v is None:
+        return None
+    v = f.obj(v, "tool_choice")
+    parallel = not v.get("disable_parallel_tool_use", False)
+    kind = v.get("type")
+    if kind == "auto":
+        return ToolChoice("auto", parallel=parallel)
+    if kind == "any":
+        return ToolChoice("required", parallel=parallel)
+    if kind == "none":
+        return ToolChoice("none")
+    if kind == "tool":
+        return ToolChoice("tool", name=f.req_str(v, "name", "tool_choice."), parallel=parallel)
+    raise invalid("'tool_choice.type' must be one of auto, any, tool, none", "tool_choice.type")
+
+
+# --- responses -------------------------------------------------------------------
+
+
+def _tool_input(arguments: str) -> Any:
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
+    content: list[dict[str, Any]] = []
+    if result.text or not result.tool_calls:
+        content.append({"type": "text", "text": result.text, "citations": None})
+    content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+                for c in result.tool_calls]  # fmt: skip
+    return orjson.dumps({
+        "id": f"msg_{request_id}", "type": "message", "role": "assistant", "model": model,
+        "content": content,
+        "stop_reason": STOP_REASON[result.finish.reason],
+        "stop_sequence": result.finish.stop_sequence,
+        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+    })  # fmt: skip
+
+
+_ERROR_TYPE = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "api_error": "api_error",
+    "upstream": "api_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+}
+
+
+def error_body(err: GatewayError, request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "error": {"type": _ERROR_TYPE.get(err.kind, "api_error"),
+                                                       "message": err.message}}  # fmt: skip
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
+
+
+def error_status(err: GatewayError) -> int:
+    return err.status
+
+
+def _sse(name: bytes, data: dict[str, Any]) -> bytes:
+    return b"event: " + name + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class StreamEncoder:
+    """Canonical events -> named SSE events in Anthropic's order: message_start, blocks with
+    sequential indexes (start, deltas, stop), message_delta with cumulative usage, message_stop."""
+
+    def __init__(self, request_id: str, model: str) -> None:
+        self._id = f"msg_{request_id}"
+        self._model = model
+        self._open: str | None = None  # "text" | "tool_use"
+        self._index = -1
+        self._tool_block: dict[int, int] = {}  # tool-call index -> block index
+        self._finish = Finish("stop")
+        self._usage = Usage()
+
+    def start(self) -> bytes:
+        message: dict[str, Any] = {"id": self._id, "type": "message", "role": "assistant", "content": [], "model": self._model,
+                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+        return _sse(b"message_start", {"type": "message_start", "message": message}) + \
+            b'event: ping\ndata: {"type":"ping"}\n\n'  # fmt: skip
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n' % self._index
+
+    def event(self, ev: Event) -> bytes:
+        if isinstance(ev, TextDelta):
+            out = b""
+            if self._open != "text":
+                out = self._close()
+                self._index += 1
+                self._open = "text"
+                out += (b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+                        b'"content_block":{"type":"text","text":""}}\n\n' % self._index)  # fmt: skip
+            return out + _sse(b"content_block_delta", {"type": "content_block_delta", "index": self._index,
+                                                       "delta": {"type": "text_delta", "text": ev.text}})  # fmt: skip
+        if isinstance(ev, ToolCallStart):
+            out = self._close()
+            self._index += 1
+            self._open = "tool_use"
+            self._tool_block[ev.index] = self._index
+            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
+            return out + _sse(b"content_block_start",
+                              {"type": "content_block_start", "index": self._index, "content_block": block})
+        if isinstance(ev, ToolCallDelta):
+            index = self._tool_block.get(ev.index)
+            if index is None or index != self._index or not ev.arguments:
+                return b""  # a late fragment for a closed block cannot be sent in this format
+            return _sse(b"content_block_delta", {"type": "content_block_delta", "index": index,
+                                                 "delta": {"type": "input_json_delta", "partial_json": ev.arguments}})
+        if isinstance(ev, Usage):
+            self._usage = ev
+        elif isinstance(ev, Finish):
+            self._finish = ev
+        return b""
+
+    def end(self) -> bytes:
+        delta = {"stop_reason": STOP_REASON[self._finish.reason], "stop_sequence": self._finish.stop_sequence}
+        usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
+        return (self._close() + _sse(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+                + b'event: message_stop\ndata: {"type":"message_stop"}\n\n')  # fmt: skip
+
+    def error(self, err: GatewayError) -> bytes:
+        return _sse(b"error", error_body(err, None))

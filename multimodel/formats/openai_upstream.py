@@ -1,0 +1,147 @@
+"""OpenAI Chat Completions as an upstream format: canonical -> request body, response/chunks -> events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multimodel.errors import GatewayError
+from multimodel.types import (
+    ChatRequest,
+    Event,
+    Finish,
+    FinishReason,
+    ImagePart,
+    Message,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+                                    "function_call": "tool_calls", "content_filter": "content_filter"}  # fmt: skip
+
+
+def build_body(req: ChatRequest, upstream_model: str, *, max_tokens_field: str, stream_usage: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": upstream_model, "messages": [_message(m) for m in req.messages]}
+    if req.max_tokens is not None:
+        body[max_tokens_field] = req.max_tokens
+    for key in ("temperature", "top_p", "seed", "user", "response_format"):
+        value = getattr(req, key)
+        if value is not None:
+            body[key] = value
+    if req.stop:
+        body["stop"] = req.stop
+    if req.tools:
+        body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description or "",
+                                                           "parameters": t.parameters}} for t in req.tools]  # fmt: skip
+    tc = req.tool_choice
+    if tc is not None:
+        if tc.mode == "tool":
+            body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
+        else:
+            body["tool_choice"] = tc.mode
+        if req.tools and not tc.parallel:
+            body["parallel_tool_calls"] = False
+    if req.stream:
+        body["stream"] = True
+        if stream_usage:  # always ask: the usage log needs the token counts
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text()}
+    if m.role == "assistant":
+        out: dict[str, Any] = {"role": "assistant", "content": m.text() or None}
+        if m.tool_calls:
+            out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                                 for c in m.tool_calls]  # fmt: skip
+        return out
+    if any(isinstance(p, ImagePart) for p in m.content):
+        parts: list[dict[str, Any]] = []
+        for p in m.content:
+            if isinstance(p, TextPart):
+                parts.append({"type": "text", "text": p.text})
+            else:
+                image: dict[str, Any] = {"url": p.url}
+                if p.detail:
+                    image["detail"] = p.detail
+                parts.append({"type": "image_url", "image_url": image})
+        return {"role": m.role, "content": parts}
+    return {"role": m.role, "content": m.text()}
+
+
+def _usage(u: dict[str, Any]) -> Usage:
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+
+
+def upstream_error(data: dict[str, Any]) -> GatewayError:
+    err = data.get("error")
+    message = err.get("message") if isinstance(err, dict) else str(err)
+    return GatewayError("upstream", f"upstream error: {message}")
+
+
+def parse_response(body: Any) -> list[Event]:
+    """A non-streaming chat.completion -> events."""
+    try:
+        choice = body["choices"][0]
+        msg = choice["message"]
+        events: list[Event] = []
+        if msg.get("content"):
+            events.append(TextDelta(msg["content"]))
+        for i, c in enumerate(msg.get("tool_calls") or []):
+            events.append(ToolCallStart(i, c["id"], c["function"]["name"]))
+            events.append(ToolCallDelta(i, c["function"].get("arguments") or ""))
+        events.append(_usage(body.get("usage") or {}))
+        events.append(Finish(_FINISH.get(choice.get("finish_reason") or "stop", "stop")))
+        return events
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise GatewayError("upstream", "upstream returned a malformed chat completion") from None
+
+
+class ChunkParser:
+    """Streamed chat.completion.chunk objects -> events. Usage and finish are held until `end`."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, int] = {}  # upstream tool index -> our sequential index
+        self._finish: Finish | None = None
+        self._usage = Usage()
+
+    def feed(self, chunk: Any) -> list[Event]:
+        if not isinstance(chunk, dict):
+            raise GatewayError("upstream", "upstream sent a malformed stream chunk")
+        if chunk.get("error"):
+            raise upstream_error(chunk)
+        if chunk.get("usage"):
+            self._usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        if not choices:
+            return []
+        try:
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            events: list[Event] = []
+            if delta.get("content"):
+                events.append(TextDelta(delta["content"]))
+            for tc in delta.get("tool_calls") or ():
+                up_index = tc.get("index", 0)
+                fn = tc.get("function") or {}
+                index = self._calls.get(up_index)
+                if index is None:
+                    index = self._calls[up_index] = len(self._calls)
+                    events.append(ToolCallStart(index, tc.get("id") or f"call_{index}", fn.get("name") or ""))
+                if fn.get("arguments"):
+                    events.append(ToolCallDelta(index, fn["arguments"]))
+            if choice.get("finish_reason"):
+                self._finish = Finish(_FINISH.get(choice["finish_reason"], "stop"))
+            return events
+        except (AttributeError, TypeError):
+            raise GatewayError("upstream", "upstream sent a malformed stream chunk") from None
+
+    def end(self) -> list[Event]:
+        if self._finish is None:
+            raise GatewayError("upstream", "upstream stream ended before the answer was finished")
+        return [self._usage, self._finish]

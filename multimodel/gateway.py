@@ -1,0 +1,66 @@
+"""The gateway's long-lived state: settings, one HTTP session, the router, the usage-log writer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from multimodel.errors import ConfigError
+from multimodel.providers import http
+from multimodel.providers.base import ProviderContext
+from multimodel.routing.router import Router
+from multimodel.settings import Settings
+from multimodel.store import UsageWriter, make_engine, upgrade
+
+log = logging.getLogger("multimodel")
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = int(time.time())
+        self.ctx = ProviderContext(http=None)  # type: ignore[arg-type]  # the session needs a running loop
+        self.router = Router.build(settings, self.ctx)  # validates the config before anything starts
+        self.engine = make_engine(settings.database)
+        self.writer = UsageWriter(self.engine, max_queue=settings.log_queue_size)
+        self._started = False
+
+    async def start(self) -> None:
+        """Open the database and load every provider. Idempotent; raises ConfigError with one line."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            await asyncio.to_thread(upgrade, self.engine)
+        except Exception as e:
+            raise ConfigError(f"database {_safe_url(self.settings.database)}: cannot open it ({_first_line(e)})") from None
+        self.writer.start()
+        self.ctx.http = http.new_session()
+        await asyncio.gather(*(r.provider.start() for r in self.router.routes.values()))
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await asyncio.gather(*(r.provider.close() for r in self.router.routes.values()), return_exceptions=True)
+        if self.ctx.http is not None:
+            await self.ctx.http.close()
+        await asyncio.to_thread(self.writer.close)
+        if self.writer.dropped:
+            log.warning("usage log: %d rows were dropped (queue full while the database was unavailable)",
+                        self.writer.dropped)  # fmt: skip
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{e.__class__.__name__}: {text[0]}" if text else e.__class__.__name__

@@ -1,0 +1,53 @@
+"""Anthropic: the Messages API (x-api-key + anthropic-version headers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from multimodel.errors import GatewayError
+from multimodel.formats import anthropic_upstream as wire
+from multimodel.providers import http
+from multimodel.providers.base import Capabilities, Provider
+from multimodel.types import ChatRequest, Event
+
+API_VERSION = "2023-06-01"  # the documented version; see the spec notes on SDK 2.x's newer value
+
+
+class AnthropicProvider(Provider):
+    capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=False)
+    default_base = "https://api.anthropic.com"
+
+    def headers(self) -> dict[str, str]:
+        h = {"content-type": "application/json", "anthropic-version": self.config.options.get("version", API_VERSION)}
+        if self.config.api_key:
+            h["x-api-key"] = self.config.api_key
+        h.update(self.config.options.get("headers") or {})
+        return h
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        body = wire.build_body(request, self.config.model,
+                               default_max_tokens=int(self.config.options.get("default_max_tokens", 4096)))
+        url = f"{self.config.api_base or self.default_base}/v1/messages"
+        resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from)
+        if not request.stream:
+            for ev in wire.parse_response(await http.read_json(resp)):
+                yield ev
+            return
+        parser = wire.EventParser()
+        async for name, data in http.iter_sse(resp):
+            for ev in parser.feed(name, http.sse_json(data)):
+                yield ev
+            if parser.done:
+                return
+        raise GatewayError("upstream", "upstream stream ended before message_stop")
+
+    async def check(self) -> str | None:
+        url = f"{self.config.api_base or self.default_base}/v1/models"
+        try:
+            async with self.ctx.http.get(url, headers=self.headers(),
+                                         timeout=http.client_timeout(self.config.timeouts)) as resp:  # fmt: skip
+                return None if resp.status < 400 else f"HTTP {resp.status}"
+        except Exception as e:
+            return e.__class__.__name__
+

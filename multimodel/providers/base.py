@@ -1,0 +1,65 @@
+"""The provider seam: one required method, `stream`.
+
+A provider turns a canonical `ChatRequest` into an upstream call and yields canonical
+events. When `request.stream` is false it may make a non-streaming upstream call and
+yield the whole answer as a few events; callers treat both the same way.
+Errors are raised as `GatewayError` (before or during the stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import aiohttp
+
+from multimodel.errors import GatewayError
+from multimodel.settings import ModelConfig
+from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do: data, not branches."""
+
+    tools: bool = True
+    vision: bool = True
+    embeddings: bool = False
+
+
+@dataclass(slots=True)
+class ProviderContext:
+    """Shared resources handed to providers: one pooled HTTP session for all upstream calls."""
+
+    http: aiohttp.ClientSession
+
+
+class Provider:
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, config: ModelConfig, ctx: ProviderContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def validate(cls, config: ModelConfig) -> str | None:
+        """A config problem this provider can see before start-up (naming the field), or None."""
+        return None
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Yield canonical events for one answer. Required."""
+        raise NotImplementedError
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        raise GatewayError("invalid_request", f"model {request.model!r} does not support embeddings", param="model")
+
+    async def check(self) -> str | None:
+        """Reachability for `multimodel models`: None when reachable, else a short reason."""
+        return None
+
+    async def start(self) -> None:
+        """Load what the provider needs (weights, ...) before serving. Optional."""
+
+    async def close(self) -> None:
+        """Release what `start` took. Optional."""

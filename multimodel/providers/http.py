@@ -1,0 +1,129 @@
+"""Upstream HTTP calls shared by the HTTP providers: one pooled aiohttp session, timeouts,
+errors mapped to the canonical tree, and an SSE reader."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from multimodel.errors import GatewayError, kind_for_status
+from multimodel.settings import Timeouts
+
+# Upstream error bodies are read up to this size: enough for a message, bounded for safety.
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One long-lived session for all upstreams: keep-alive pooling per host. aiohttp sets
+    TCP_NODELAY on its connections, so small request writes are not held back by Nagle."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+    # auto_decompress stays on; no cookies: upstream calls are stateless.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                 json_serialize=lambda o: orjson.dumps(o).decode(), raise_for_status=False)  # fmt: skip
+
+
+def client_timeout(t: Timeouts) -> aiohttp.ClientTimeout:
+    # sock_read bounds the wait for the first byte and every silence between stream chunks.
+    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.first_byte)
+
+
+ErrorParser = Callable[[Any, int], GatewayError]
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    timeouts: Timeouts,
+    parse_error: ErrorParser,
+    params: dict[str, str] | None = None,
+) -> aiohttp.ClientResponse:
+    """POST JSON once (never retried here) and return the response with a 2xx status, or raise."""
+    try:
+        resp = await session.post(url, data=orjson.dumps(body), headers=headers, params=params,
+                                  timeout=client_timeout(timeouts))  # fmt: skip
+    except TimeoutError:
+        raise GatewayError("timeout", "upstream did not answer in time") from None
+    except aiohttp.ClientConnectorError:
+        raise GatewayError("upstream", "upstream connection failed (refused or unreachable)") from None
+    except aiohttp.ClientError as e:
+        raise GatewayError("upstream", f"upstream request failed ({e.__class__.__name__})") from None
+    if resp.status >= 400:
+        async with resp:
+            err = parse_error(await _error_json(resp), resp.status)
+        err.kind = kind_for_status(resp.status)
+        err.status = _client_status(resp.status)
+        err.retry_after = resp.headers.get("retry-after")
+        raise err
+    return resp
+
+
+def _client_status(status: int) -> int:
+    """Upstream 4xx keep their status (and meaning); 5xx become 502 (bad gateway), 504 stays."""
+    if status < 500:
+        return status
+    if status in (503, 529, 504):
+        return 529 if status == 503 else status
+    return 502
+
+
+async def _error_json(resp: aiohttp.ClientResponse) -> Any:
+    try:
+        raw = await resp.content.read(_MAX_ERROR_BODY)
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, aiohttp.ClientError, TimeoutError):
+        return {"error": {"message": f"HTTP {resp.status}"}}
+
+
+async def read_json(resp: aiohttp.ClientResponse) -> Any:
+    async with resp:
+        try:
+            return orjson.loads(await resp.read())
+        except orjson.JSONDecodeError:
+            raise GatewayError("upstream", "upstream returned invalid JSON") from None
+        except TimeoutError:
+            raise GatewayError("timeout", "upstream did not finish its answer in time") from None
+        except aiohttp.ClientError as e:
+            raise GatewayError("upstream", f"upstream connection broke ({e.__class__.__name__})") from None
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Yield (event name, data) per server-sent event, by the WHATWG parsing rules the SDKs use."""
+    event: str | None = None
+    data: list[bytes] = []
+    try:
+        async for raw in resp.content:
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                if data:
+                    yield event, b"\n".join(data)
+                event, data = None, []
+                continue
+            if line.startswith(b":"):
+                continue
+            name, _, value = line.partition(b":")
+            if value.startswith(b" "):
+                value = value[1:]
+            if name == b"data":
+                data.append(value)
+            elif name == b"event":
+                event = value.decode()
+        if data:
+            yield event, b"\n".join(data)
+    except TimeoutError:
+        raise GatewayError("timeout", "upstream stream stalled past its timeout") from None
+    except aiohttp.ClientError as e:
+        raise GatewayError("upstream", f"upstream stream broke ({e.__class__.__name__})") from None
+    finally:
+        resp.release()
+
+
+def sse_json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise GatewayError("upstream", "upstream sent malformed JSON in its stream") from None

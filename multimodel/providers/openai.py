@@ -1,0 +1,99 @@
+"""OpenAI: the Chat Completions and Embeddings APIs at api.openai.com (or `api_base`)."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from array import array
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from multimodel.errors import GatewayError
+from multimodel.formats import openai_upstream as wire
+from multimodel.providers import http
+from multimodel.providers.base import Capabilities, Provider
+from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event
+
+
+def _error(data: Any, status: int) -> GatewayError:
+    return wire.upstream_error(data if isinstance(data, dict) else {"error": {"message": f"HTTP {status}"}})
+
+
+class OpenAIProvider(Provider):
+    capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=True)
+    default_base = "https://api.openai.com/v1"
+    # Newer OpenAI models accept only max_completion_tokens; many compatible servers only max_tokens.
+    max_tokens_field = "max_completion_tokens"
+
+    @property
+    def base(self) -> str:
+        return self.config.api_base or self.default_base
+
+    def headers(self) -> dict[str, str]:
+        h = {"content-type": "application/json"}
+        if self.config.api_key:
+            h["authorization"] = f"Bearer {self.config.api_key}"
+        h.update(self.config.options.get("headers") or {})
+        return h
+
+    def url(self, endpoint: str) -> tuple[str, dict[str, str] | None]:
+        return f"{self.base}/{endpoint}", None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        opts = self.config.options
+        body = wire.build_body(request, self.config.model,
+                               max_tokens_field=opts.get("max_tokens_field", self.max_tokens_field),
+                               stream_usage=opts.get("stream_usage", True))  # fmt: skip
+        url, params = self.url("chat/completions")
+        resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
+        if not request.stream:
+            for ev in wire.parse_response(await http.read_json(resp)):
+                yield ev
+            return
+        parser = wire.ChunkParser()
+        async for _, data in http.iter_sse(resp):
+            if data.startswith(b"[DONE]"):
+                break
+            for ev in parser.feed(http.sse_json(data)):
+                yield ev
+        for ev in parser.end():
+            yield ev
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        if not self.capabilities.embeddings and not self.config.options.get("embeddings"):
+            return await super().embed(request)
+        body: dict[str, Any] = {"model": self.config.model, "input": request.inputs, "encoding_format": "base64"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user is not None:
+            body["user"] = request.user
+        url, params = self.url("embeddings")
+        resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
+        data = await http.read_json(resp)
+        try:
+            items = sorted(data["data"], key=lambda d: d["index"])
+            vectors = [_vector(d["embedding"]) for d in items]
+            tokens = int((data.get("usage") or {}).get("prompt_tokens") or 0)
+        except (KeyError, TypeError, ValueError):
+            raise GatewayError("upstream", "upstream returned a malformed embeddings response") from None
+        return EmbedResult(vectors, tokens)
+
+    async def check(self) -> str | None:
+        url, params = self.url("models")
+        try:
+            async with self.ctx.http.get(url, headers=self.headers(), params=params,
+                                         timeout=http.client_timeout(self.config.timeouts)) as resp:  # fmt: skip
+                return None if resp.status < 400 else f"HTTP {resp.status}"
+        except Exception as e:
+            return e.__class__.__name__
+
+
+def _vector(v: Any) -> list[float]:
+    """An embedding as floats, whether the upstream sent floats or base64 float32 (the SDK default)."""
+    if isinstance(v, str):
+        a = array("f")
+        a.frombytes(base64.b64decode(v))
+        if sys.byteorder == "big":
+            a.byteswap()
+        return a.tolist()
+    return [float(x) for x in v]

@@ -1,0 +1,1 @@
+"""Routing: public model names -> the provider that serves them."""

@@ -1,0 +1,208 @@
+"""The YAML config file -> one typed, immutable settings object, read once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from multimodel.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "multimodel.yaml"
+# The embedded default's in-house model (shipped in the repository, see models/).
+DEFAULT_INHOUSE_DIR = Path(__file__).resolve().parent.parent / "models" / "house-tiny"
+
+_KNOWN_PROVIDERS_HINT = "openai | anthropic | openai-compatible | inhouse (or an installed plugin)"
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    first_byte: float = 60.0  # until the upstream's response headers
+    total: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str  # the public id clients send
+    provider: str
+    model: str  # upstream model id (inhouse: a model directory)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # resolved from api_key_env; never logged
+    price: Price | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    # Provider-specific extras (api_version for Azure, headers, device, ...), plain data.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    models: tuple[ModelConfig, ...]
+    database: str = "sqlite:///multimodel.db"
+    log_content: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Usage-log writer: the most rows held in memory while the database is slow or down.
+    log_queue_size: int = 100_000
+    source: str = "embedded defaults"
+
+    def model(self, name: str) -> ModelConfig | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None
+
+
+def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the config: the given file, else ./multimodel.yaml, else the embedded defaults."""
+    env = dict(os.environ) if env is None else env
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is None:
+        return embedded_defaults(env)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path}: cannot read it ({e.__class__.__name__}: {e})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path}: not valid YAML ({' '.join(str(e).split())})") from None
+    return parse(raw, env, source=str(path))
+
+
+def embedded_defaults(env: dict[str, str]) -> Settings:
+    """No config file: the shipped in-house model, SQLite beside the working directory, and the
+    OpenAI / Anthropic models whose keys are set in the environment."""
+    models: list[dict[str, Any]] = [
+        {"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)},
+    ]
+    if env.get("OPENAI_API_KEY"):
+        models += [
+            {"name": n, "provider": "openai", "model": n, "api_key_env": "OPENAI_API_KEY", "price": p}
+            for n, p in (
+                ("gpt-4o", {"input_per_mtok": 2.5, "output_per_mtok": 10.0}),
+                ("gpt-4o-mini", {"input_per_mtok": 0.15, "output_per_mtok": 0.6}),
+                ("text-embedding-3-small", {"input_per_mtok": 0.02, "output_per_mtok": 0.0}),
+            )
+        ]
+    if env.get("ANTHROPIC_API_KEY"):
+        models += [
+            {"name": n, "provider": "anthropic", "model": n, "api_key_env": "ANTHROPIC_API_KEY", "price": p}
+            for n, p in (
+                ("claude-sonnet-4-5", {"input_per_mtok": 3.0, "output_per_mtok": 15.0}),
+                ("claude-haiku-4-5", {"input_per_mtok": 1.0, "output_per_mtok": 5.0}),
+            )
+        ]
+    return parse({"database": "sqlite:///multimodel.db", "models": models}, env, source="embedded defaults")
+
+
+_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size"}
+_MODEL_KEYS = {"name", "provider", "model", "api_base", "api_key_env", "price", "timeouts", "options"}
+
+
+def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise ConfigError(f"{source}: 'models' must be a non-empty list")
+    models: list[ModelConfig] = []
+    for i, m in enumerate(models_raw):
+        models.append(_parse_model(m, i, env, source))
+    names = [m.name for m in models]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"{source}: model {sorted(dup)[0]!r}: field 'name' is used twice")
+    database = raw.get("database", "sqlite:///multimodel.db")
+    if not isinstance(database, str) or not database.startswith(("sqlite", "postgresql")):
+        raise ConfigError(f"{source}: field 'database' must be a sqlite:/// or postgresql:// URL")
+    port = raw.get("port", 8000)
+    if not isinstance(port, int) or not 0 <= port < 65536:
+        raise ConfigError(f"{source}: field 'port' must be an integer port number")
+    return Settings(
+        models=tuple(models),
+        database=database,
+        log_content=bool(raw.get("log_content", True)),
+        host=str(raw.get("host", "127.0.0.1")),
+        port=port,
+        log_queue_size=int(raw.get("log_queue_size", 100_000)),
+        source=source,
+    )
+
+
+def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfig:
+    if not isinstance(m, dict):
+        raise ConfigError(f"{source}: models[{i}] must be a mapping")
+    label = f"model {m.get('name')!r}" if isinstance(m.get("name"), str) else f"models[{i}]"
+    for key in ("name", "provider", "model"):
+        if not isinstance(m.get(key), str) or not m[key]:
+            raise ConfigError(f"{source}: {label}: missing field {key!r}")
+    unknown = set(m) - _MODEL_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: {label}: unknown field {sorted(unknown)[0]!r}")
+    from multimodel.providers.registry import provider_names
+
+    if m["provider"] not in provider_names():
+        raise ConfigError(
+            f"{source}: {label}: field 'provider': unknown provider {m['provider']!r} ({_KNOWN_PROVIDERS_HINT})"
+        )
+    api_key = None
+    key_env = m.get("api_key_env")
+    if key_env is not None:
+        if not isinstance(key_env, str):
+            raise ConfigError(f"{source}: {label}: field 'api_key_env' must be an environment variable name")
+        api_key = env.get(key_env)
+        if not api_key:
+            raise ConfigError(f"{source}: {label}: field 'api_key_env': environment variable {key_env} is not set")
+    price = None
+    if m.get("price") is not None:
+        p = m["price"]
+        try:
+            price = Price(float(p.get("input_per_mtok", 0)), float(p.get("output_per_mtok", 0)))
+        except (AttributeError, TypeError, ValueError):
+            raise ConfigError(
+                f"{source}: {label}: field 'price' must be {{input_per_mtok: N, output_per_mtok: N}}"
+            ) from None
+    timeouts = Timeouts()
+    if m.get("timeouts") is not None:
+        t = m["timeouts"]
+        try:
+            timeouts = Timeouts(**{k: float(v) for k, v in t.items()})
+        except (AttributeError, TypeError, ValueError):
+            raise ConfigError(
+                f"{source}: {label}: field 'timeouts' must be {{connect: S, first_byte: S, total: S}}"
+            ) from None
+    options = m.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"{source}: {label}: field 'options' must be a mapping")
+    api_base = m.get("api_base")
+    if api_base is not None and (not isinstance(api_base, str) or not api_base.startswith(("http://", "https://"))):
+        raise ConfigError(f"{source}: {label}: field 'api_base' must be an http(s) URL")
+    return ModelConfig(
+        name=m["name"],
+        provider=m["provider"],
+        model=m["model"],
+        api_base=api_base.rstrip("/") if api_base else None,
+        api_key_env=key_env,
+        api_key=api_key,
+        price=price,
+        timeouts=timeouts,
+        options=options,
+    )

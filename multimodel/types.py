@@ -1,0 +1,153 @@
+"""Canonical request, message and stream-event types.
+
+Every client wire format converts to these and back, and every provider consumes
+and produces them (translate once: N formats + M providers, not N x M).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+# Canonical finish reasons; each wire format maps them to its own vocabulary.
+FinishReason = Literal["stop", "length", "tool_calls", "stop_sequence", "content_filter"]
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image as a URL: either http(s) or a `data:<media type>;base64,...` URL."""
+
+    url: str
+    detail: str | None = None
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, exactly as the model produced it
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: list[ContentPart] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)  # assistant only
+    tool_call_id: str | None = None  # tool only: the call this result answers
+    is_error: bool = False  # tool only
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required", "tool"]
+    name: str | None = None  # when mode == "tool"
+    parallel: bool = True
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str  # the public name the client sent
+    messages: list[Message]  # system messages stay in order; formats that need one system string merge them
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+    stream: bool = False
+    include_usage: bool = False  # OpenAI stream_options.include_usage (client side)
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class EmbedRequest:
+    model: str
+    inputs: list[str] | list[list[int]]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class EmbedResult:
+    vectors: list[list[float]]
+    input_tokens: int
+
+
+# --- stream events (what a provider yields) ---------------------------------
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallStart:
+    index: int  # 0, 1, ... in the order calls appear in the answer
+    id: str
+    name: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    index: int
+    arguments: str  # a fragment of the JSON arguments
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: FinishReason
+    stop_sequence: str | None = None
+
+
+Event = TextDelta | ToolCallStart | ToolCallDelta | Usage | Finish
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A whole answer: the stream's events collected (see `collect`)."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish: Finish = field(default_factory=lambda: Finish("stop"))
+    usage: Usage = field(default_factory=Usage)
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.text += event.text
+        elif isinstance(event, ToolCallStart):
+            self.tool_calls.append(ToolCall(event.id, event.name, ""))
+        elif isinstance(event, ToolCallDelta):
+            self.tool_calls[event.index].arguments += event.arguments
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Finish):
+            self.finish = event
