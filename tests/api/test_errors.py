@@ -1,0 +1,204 @@
+"""Every error class, in the caller's own API format and with the right status; never a trace,
+never a provider key."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.conftest import SECRETS
+from tests.fakes.upstream import BreakStream, Fail, FakeUpstream, Hang, Malformed, StreamError
+from tests.support.gateway import GatewayProcess
+from tests.support.specs import check_anthropic_stream, check_openai_stream, validate
+
+USER = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def oc(gateway: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.openai_base, api_key="k", max_retries=0)
+
+
+@pytest.fixture
+def ac(gateway: GatewayProcess) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+
+
+def _no_secrets(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+    assert "Traceback" not in text
+
+
+def test_unknown_model_lists_available_names(oc: openai.OpenAI, ac: anthropic.Anthropic) -> None:
+    with pytest.raises(openai.NotFoundError) as e:
+        oc.chat.completions.create(model="gpt-9", messages=USER)  # type: ignore[arg-type]
+    assert "gpt-test" in e.value.message and "claude-test" in e.value.message
+    assert e.value.body["param"] == "model"  # type: ignore[index]
+    with pytest.raises(anthropic.NotFoundError) as e2:
+        ac.messages.create(model="claude-9", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    assert e2.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert "claude-test" in e2.value.body["error"]["message"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"])
+def test_malformed_json_is_400(gateway: GatewayProcess, path: str) -> None:
+    r = httpx.post(gateway.url + path, content=b'{"model": "gpt-test", "messages": [', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    body = r.json()
+    if path == "/v1/messages":
+        validate("anthropic", "ErrorResponse", body)
+    else:
+        validate("openai", "ErrorResponse", body)
+    assert "JSON" in r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model": "gpt-test"}, "messages"),
+        ({"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+        ({"model": "gpt-test", "messages": USER, "temperature": 3}, "temperature"),
+        ({"model": "gpt-test", "messages": USER, "max_tokens": 0}, "max_tokens"),
+        ({"model": "gpt-test", "messages": USER, "tools": [{"type": "function", "function": {}}]}, "tools[0].function.name"),
+        ({"model": "gpt-test", "messages": USER, "n": 3}, "n"),
+        ({"messages": USER}, "model"),
+    ],
+)
+def test_invalid_openai_fields_are_named(gateway: GatewayProcess, body: dict, field: str) -> None:
+    r = httpx.post(gateway.openai_base + "/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["param"] == field and field in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model": "claude-test", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"model": "claude-test", "max_tokens": 5, "messages": USER, "temperature": 1.5}, "temperature"),
+        ({"model": "claude-test", "max_tokens": 5, "messages": USER, "tool_choice": {"type": "maybe"}}, "tool_choice.type"),
+    ],
+)
+def test_invalid_anthropic_fields_are_named(gateway: GatewayProcess, body: dict, field: str) -> None:
+    r = httpx.post(gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+    assert r.status_code == 400
+    assert field in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
+def test_upstream_429_keeps_meaning_and_retry_after(oc: openai.OpenAI, ac: anthropic.Anthropic, up: FakeUpstream,
+                                                    model: str) -> None:  # fmt: skip
+    up.push(Fail(status=429, retry_after="7"))
+    with pytest.raises(openai.RateLimitError) as e:
+        oc.chat.completions.create(model=model, messages=USER)  # type: ignore[arg-type]
+    assert e.value.response.headers["retry-after"] == "7"
+    up.push(Fail(status=429, retry_after="3"))
+    with pytest.raises(anthropic.RateLimitError) as e2:
+        ac.messages.create(model=model, max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    assert e2.value.response.headers["retry-after"] == "3"
+    assert e2.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_500_is_502(oc: openai.OpenAI, up: FakeUpstream, stream: bool) -> None:
+    up.push(Fail(status=500, message="boom"))
+    with pytest.raises(openai.InternalServerError) as e:
+        oc.chat.completions.create(model="gpt-test", messages=USER, stream=stream)  # type: ignore[call-overload]
+    assert e.value.status_code == 502
+
+
+def test_upstream_529_overloaded(oc: openai.OpenAI, ac: anthropic.Anthropic, up: FakeUpstream) -> None:
+    up.push(Fail(status=529))
+    with pytest.raises(anthropic.InternalServerError) as e:
+        ac.messages.create(model="claude-test", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    assert e.value.status_code == 529 and e.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    up.push(Fail(status=529))
+    with pytest.raises(openai.InternalServerError) as e2:
+        oc.chat.completions.create(model="claude-test", messages=USER)  # type: ignore[arg-type]
+    assert e2.value.status_code == 503
+
+
+def test_upstream_400_passes_through(ac: anthropic.Anthropic, up: FakeUpstream) -> None:
+    up.push(Fail(status=400, message="prompt is too long"))
+    with pytest.raises(anthropic.BadRequestError) as e:
+        ac.messages.create(model="claude-test", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    assert "prompt is too long" in e.value.message
+
+
+@pytest.mark.parametrize("model", ["slow-test", "slow-claude"])
+def test_upstream_timeout_is_504(oc: openai.OpenAI, up: FakeUpstream, model: str) -> None:
+    up.push(Hang(seconds=5))
+    with pytest.raises(openai.APIStatusError) as e:
+        oc.chat.completions.create(model=model, messages=USER, timeout=20)  # type: ignore[arg-type]
+    assert e.value.status_code == 504
+
+
+def test_refused_connection_is_502(oc: openai.OpenAI, ac: anthropic.Anthropic) -> None:
+    with pytest.raises(openai.InternalServerError) as e:
+        oc.chat.completions.create(model="down-test", messages=USER)  # type: ignore[arg-type]
+    assert e.value.status_code == 502
+    with pytest.raises(anthropic.APIStatusError) as e2:
+        ac.messages.create(model="down-test", max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    assert e2.value.status_code == 502 and e2.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
+def test_stream_broken_midway_ends_with_openai_error_event(gateway: GatewayProcess, up: FakeUpstream, model: str) -> None:
+    # After a few content chunks (an Anthropic stream opens with three events that carry no content).
+    up.push(BreakStream(after_chunks=3 if model == "gpt-test" else 5))
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
+    r = httpx.post(gateway.openai_base + "/chat/completions", json=body, timeout=10)
+    assert r.status_code == 200
+    events = check_openai_stream(r.content, include_usage=False, allow_error=True)
+    assert "error" in events[-1] and events[-1]["error"]["type"] == "api_error"
+    _no_secrets(r.text)
+
+
+@pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
+def test_stream_broken_midway_ends_with_anthropic_error_event(gateway: GatewayProcess, up: FakeUpstream, model: str) -> None:
+    up.push(BreakStream(after_chunks=3 if model == "gpt-test" else 5))
+    body = {"model": model, "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "a b c d e f g"}]}
+    r = httpx.post(gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}, timeout=10)
+    events = check_anthropic_stream(r.content)
+    assert events[-1]["type"] == "error"
+
+
+def test_anthropic_midstream_error_event_is_relayed(ac: anthropic.Anthropic, up: FakeUpstream) -> None:
+    up.push(StreamError(after_chunks=2))
+    with pytest.raises(anthropic.APIStatusError) as e, ac.messages.stream(model="claude-test", max_tokens=50,
+                                                                          messages=USER) as s:  # fmt: skip
+        s.get_final_message()
+    assert e.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_malformed_upstream_is_502(oc: openai.OpenAI, up: FakeUpstream, stream: bool) -> None:
+    up.push(Malformed())
+    with pytest.raises(openai.APIError) as e:
+        r = oc.chat.completions.create(model="gpt-test", messages=USER, stream=stream)  # type: ignore[call-overload]
+        if stream:
+            list(r)
+    if isinstance(e.value, openai.APIStatusError):
+        assert e.value.status_code == 502
+    else:  # the stream had begun: the error arrived as an error event
+        assert "malformed" in e.value.message
+
+
+def test_unknown_path_and_method(gateway: GatewayProcess) -> None:
+    r = httpx.get(gateway.url + "/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
+    r = httpx.get(gateway.openai_base + "/chat/completions")
+    assert r.status_code == 405 and "error" in r.json()
+
+
+def test_no_provider_key_in_any_response_or_log(gateway: GatewayProcess, up: FakeUpstream, oc: openai.OpenAI) -> None:
+    up.push(Fail(status=401, message="Incorrect API key provided"))
+    with pytest.raises(openai.AuthenticationError) as e:
+        oc.chat.completions.create(model="gpt-test", messages=USER)  # type: ignore[arg-type]
+    _no_secrets(e.value.response.text)
+    assert up.requests[-1].headers["authorization"] == f"Bearer {SECRETS[0]}"  # the key was really used upstream
+    _no_secrets(httpx.get(gateway.url + "/ready").text + httpx.get(gateway.openai_base + "/models").text)
+    _no_secrets(gateway.log())
