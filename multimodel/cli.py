@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
@@ -77,6 +78,10 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         ))  # fmt: skip
         click.echo(f"multimodel: serving {len(s.models)} model(s) from {s.source} on "
                    f"http://{host or s.host}:{port if port is not None else s.port}", err=True)  # fmt: skip
+        # uvicorn handles SIGINT/SIGTERM with a graceful shutdown, then re-raises the signal with
+        # the handler it found restored; a no-op there makes a clean stop exit with status 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
         await server.serve()
 
     _run(run)

@@ -1,0 +1,142 @@
+"""The usage log end to end: one row per client request, whatever happened to it, with the
+right token counts and cost; nothing lost on SIGTERM; the same on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import KEY_ENV, standard_models
+from tests.fakes.upstream import FakeUpstream, Reply
+from tests.support.gateway import GatewayProcess
+
+PG_URL = os.environ.get("MULTIMODEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _sa_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'usage.db'}"
+        return
+    schema = f"mm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_sa_url(PG_URL))
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as e:  # a missing service is a failure, never a skip
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {e}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _rows(url: str) -> dict[str, dict[str, Any]]:
+    engine = sa.create_engine(_sa_url(url))
+    try:
+        with engine.connect() as c:
+            return {r["request_id"]: dict(r) for r in c.execute(sa.text("SELECT * FROM usage")).mappings()}
+    finally:
+        engine.dispose()
+
+
+async def _one(client: httpx.AsyncClient, kind: str, i: int) -> tuple[str, dict[str, Any]]:
+    """Send one request of a kind; return its request id and what its usage row must say."""
+    words = " ".join(f"w{j}" for j in range(1 + i % 7))
+    n = len(words.split())
+    ok = {"status": 200, "error_type": None, "input_tokens": n, "output_tokens": n + 1}  # the fake echoes "Echo: " + prompt
+    if kind == "openai":
+        r = await client.post("/v1/chat/completions", json={"model": "gpt-test", "messages": [{"role": "user", "content": words}]})
+        want = {**ok, "api_format": "openai", "stream": False, "public_model": "gpt-test"}
+    elif kind == "openai-stream":
+        r = await client.post("/v1/chat/completions", json={"model": "claude-test", "stream": True,
+                                                            "messages": [{"role": "user", "content": words}]})  # fmt: skip
+        want = {**ok, "api_format": "openai", "stream": True, "public_model": "claude-test"}
+    elif kind == "anthropic-stream":
+        r = await client.post("/v1/messages", json={"model": "gpt-test", "max_tokens": 50, "stream": True,
+                                                    "messages": [{"role": "user", "content": words}]})  # fmt: skip
+        want = {**ok, "api_format": "anthropic", "stream": True, "public_model": "gpt-test"}
+    elif kind == "unknown-model":
+        r = await client.post("/v1/messages", json={"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+        want = {"status": 404, "error_type": "not_found", "input_tokens": 0, "output_tokens": 0, "public_model": "nope"}
+    elif kind == "refused":
+        r = await client.post("/v1/chat/completions", json={"model": "down-test", "messages": [{"role": "user", "content": "x"}]})
+        want = {"status": 502, "error_type": "upstream", "provider": "openai-compatible"}
+    else:  # invalid
+        r = await client.post("/v1/chat/completions", json={"model": "gpt-test", "messages": []})
+        want = {"status": 400, "error_type": "invalid_request", "public_model": "gpt-test"}
+    assert r.status_code == want["status"], r.text
+    return r.headers["x-request-id"], want
+
+
+KINDS = ["openai", "openai-stream", "anthropic-stream", "unknown-model", "refused", "invalid"]
+
+
+async def _load(url: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+        return await asyncio.gather(*(_one(client, KINDS[i % len(KINDS)], i) for i in range(n)))
+
+
+def test_one_row_per_request_under_concurrency(up: FakeUpstream, tmp_path: Path, database: str) -> None:
+    config = {"database": database, "models": standard_models(up)}
+    n = 120
+    with GatewayProcess(tmp_path, config, env=KEY_ENV) as gw:
+        results = asyncio.run(_load(gw.url, n))
+        assert gw.stop() == 0
+    rows = _rows(database)
+    assert len(rows) == n == len({rid for rid, _ in results})
+    for rid, want in results:
+        row = rows[rid]
+        for key, value in want.items():
+            assert row[key] == value, (rid, key, row)
+        assert row["latency_ms"] > 0
+        if row["status"] == 200:
+            assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] <= row["latency_ms"]
+            assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 2.0 + row["output_tokens"] * 10.0) / 1e6)
+            assert row["answer"].startswith("Echo: ") and "w0" in row["prompt"]
+
+
+def test_sigterm_mid_load_loses_no_row(up: FakeUpstream, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'usage.db'}"
+    n = 40
+    for _ in range(n):  # every stream takes ~1 s, so SIGTERM lands while all are in flight
+        up.push(Reply(text=" ".join(["tok"] * 10), chunk_delay=0.1))
+    with GatewayProcess(tmp_path, {"database": database, "models": standard_models(up)}, env=KEY_ENV) as gw:
+
+        async def run() -> list[str]:
+            async with httpx.AsyncClient(base_url=gw.url, timeout=30, limits=httpx.Limits(max_connections=n)) as c:
+                async def one() -> str:
+                    r = await c.post("/v1/chat/completions", json={"model": "gpt-test", "stream": True,
+                                                                    "messages": [{"role": "user", "content": "x"}]})  # fmt: skip
+                    assert r.text.endswith("data: [DONE]\n\n")  # graceful: in-flight streams finish
+                    return r.headers["x-request-id"]
+
+                tasks = [asyncio.create_task(one()) for _ in range(n)]
+                while up.calls < n:
+                    await asyncio.sleep(0.02)
+                assert gw.proc is not None
+                gw.proc.send_signal(signal.SIGTERM)
+                return await asyncio.gather(*tasks)
+
+        started = time.monotonic()
+        ids = asyncio.run(run())
+        assert gw.stop() == 0 and time.monotonic() - started < 30
+    rows = _rows(database)
+    assert set(rows) == set(ids) and len(ids) == n
+    assert all(r["status"] == 200 and r["error_type"] is None and r["output_tokens"] == 10 for r in rows.values())
