@@ -59,6 +59,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     from multimodel.gateway import Gateway
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise at start-up
     s = _load(config)
     try:
         gw = Gateway(s)

@@ -1,0 +1,43 @@
+"""The database schema as SQLAlchemy Core tables: the shape the migrations build.
+
+A test compares this against a freshly migrated database, so an edit here without a
+matching migration fails the suite.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+usage = sa.Table(
+    "usage",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(), nullable=False),
+    # Unix seconds, as in UsageRow: exact, indexable, and the same on both backends.
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("api_format", sa.String(), nullable=False),
+    sa.Column("endpoint", sa.String(), nullable=False),
+    sa.Column("public_model", sa.String(), nullable=False),
+    sa.Column("provider", sa.String(), nullable=True),
+    sa.Column("upstream_model", sa.String(), nullable=True),
+    sa.Column("stream", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=False),
+    sa.Column("error_type", sa.String(), nullable=True),
+    sa.Column("latency_ms", sa.Double(), nullable=False),
+    sa.Column("ttft_ms", sa.Double(), nullable=True),
+    sa.Column("input_tokens", sa.Integer(), nullable=False),
+    sa.Column("output_tokens", sa.Integer(), nullable=False),
+    sa.Column("cost_usd", sa.Double(), nullable=True),
+    sa.Column("user", sa.String(), nullable=True),  # a reserved word in SQL: quote it in raw queries
+    sa.Column("prompt", sa.Text(), nullable=True),
+    sa.Column("answer", sa.Text(), nullable=True),
+    sa.Index("ix_usage_request_id", "request_id", unique=True),
+    sa.Index("ix_usage_created_at", "created_at"),
+    # Leads with the model so it serves "rows of model X" and "model X over a time range".
+    sa.Index("ix_usage_public_model_created_at", "public_model", "created_at"),
+)
