@@ -29,7 +29,9 @@ def _error_for(request: Request, err: GatewayError) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = "not_found" if exc.status_code == 404 else "invalid_request"
-    message = f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+    message = (
+        f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
+    )
     return _error_for(request, GatewayError(kind, message, status=exc.status_code))  # type: ignore[arg-type]
 
 

@@ -36,8 +36,13 @@ def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return asyncio.run(main())
 
 
-config_option = click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
-                             help="YAML config file (default: ./multimodel.yaml, else embedded defaults).")  # fmt: skip
+config_option = click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML config file (default: ./multimodel.yaml, else embedded defaults).",
+)
 
 
 @click.group()
@@ -72,13 +77,23 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         except ConfigError as e:
             await gw.close()
             _die(str(e))
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(gw), host=host or s.host, port=port if port is not None else s.port,
-            http="httptools", lifespan="on", access_log=False, log_level=log_level,
-            timeout_graceful_shutdown=30,
-        ))  # fmt: skip
-        click.echo(f"multimodel: serving {len(s.models)} model(s) from {s.source} on "
-                   f"http://{host or s.host}:{port if port is not None else s.port}", err=True)  # fmt: skip
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(gw),
+                host=host or s.host,
+                port=port if port is not None else s.port,
+                http="httptools",
+                lifespan="on",
+                access_log=False,
+                log_level=log_level,
+                timeout_graceful_shutdown=30,
+            )
+        )
+        click.echo(
+            f"multimodel: serving {len(s.models)} model(s) from {s.source} on "
+            f"http://{host or s.host}:{port if port is not None else s.port}",
+            err=True,
+        )
         # uvicorn handles SIGINT/SIGTERM with a graceful shutdown, then re-raises the signal with
         # the handler it found restored; a no-op there makes a clean stop exit with status 0.
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,7 +119,10 @@ def models(config: str | None) -> None:
             router = Router.build(s, ctx)
             routes = list(router.routes.values())
             checks = await asyncio.gather(*(r.provider.check() for r in routes))
-            return [(r.config.name, r.config.provider, r.config.model, c) for r, c in zip(routes, checks, strict=True)]
+            return [
+                (r.config.name, r.config.provider, r.config.model, c)
+                for r, c in zip(routes, checks, strict=True)
+            ]
         finally:
             await ctx.http.close()
 
@@ -142,7 +160,9 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
             if system:
                 messages.insert(0, Message("system", [TextPart(system)]))
             usage = None
-            async for ev in route.provider.stream(ChatRequest(model, messages, max_tokens=max_tokens, stream=True)):
+            async for ev in route.provider.stream(
+                ChatRequest(model, messages, max_tokens=max_tokens, stream=True)
+            ):
                 if isinstance(ev, TextDelta):
                     click.echo(ev.text, nl=False)
                 elif isinstance(ev, Usage):

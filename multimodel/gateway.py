@@ -34,7 +34,9 @@ class Gateway:
         try:
             await asyncio.to_thread(upgrade, self.engine)
         except Exception as e:
-            raise ConfigError(f"database {_safe_url(self.settings.database)}: cannot open it ({_first_line(e)})") from None
+            raise ConfigError(
+                f"database {_safe_url(self.settings.database)}: cannot open it ({_first_line(e)})"
+            ) from None
         self.writer.start()
         self.ctx.http = http.new_session()
         await asyncio.gather(*(r.provider.start() for r in self.router.routes.values()))
@@ -43,13 +45,17 @@ class Gateway:
         if not self._started:
             return
         self._started = False
-        await asyncio.gather(*(r.provider.close() for r in self.router.routes.values()), return_exceptions=True)
+        await asyncio.gather(
+            *(r.provider.close() for r in self.router.routes.values()), return_exceptions=True
+        )
         if self.ctx.http is not None:
             await self.ctx.http.close()
         await asyncio.to_thread(self.writer.close)
         if self.writer.dropped:
-            log.warning("usage log: %d rows were dropped (queue full while the database was unavailable)",
-                        self.writer.dropped)  # fmt: skip
+            log.warning(
+                "usage log: %d rows were dropped (queue full while the database was unavailable)",
+                self.writer.dropped,
+            )
 
 
 def _safe_url(url: str) -> str:

@@ -119,7 +119,9 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
         raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
     unknown = set(raw) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+        raise ConfigError(
+            f"{source}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP_KEYS))})"
+        )
     models_raw = raw.get("models")
     if not isinstance(models_raw, list) or not models_raw:
         raise ConfigError(f"{source}: 'models' must be a non-empty list")
@@ -170,7 +172,9 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
             raise ConfigError(f"{source}: {label}: field 'api_key_env' must be an environment variable name")
         api_key = env.get(key_env)
         if not api_key:
-            raise ConfigError(f"{source}: {label}: field 'api_key_env': environment variable {key_env} is not set")
+            raise ConfigError(
+                f"{source}: {label}: field 'api_key_env': environment variable {key_env} is not set"
+            )
     price = None
     if m.get("price") is not None:
         p = m["price"]
@@ -193,7 +197,9 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
     if not isinstance(options, dict):
         raise ConfigError(f"{source}: {label}: field 'options' must be a mapping")
     api_base = m.get("api_base")
-    if api_base is not None and (not isinstance(api_base, str) or not api_base.startswith(("http://", "https://"))):
+    if api_base is not None and (
+        not isinstance(api_base, str) or not api_base.startswith(("http://", "https://"))
+    ):
         raise ConfigError(f"{source}: {label}: field 'api_base' must be an http(s) URL")
     return ModelConfig(
         name=m["name"],

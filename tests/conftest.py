@@ -19,19 +19,59 @@ SECRETS = (OPENAI_KEY, ANTHROPIC_KEY)
 def standard_models(up: FakeUpstream) -> list[dict[str, Any]]:
     price = {"input_per_mtok": 2.0, "output_per_mtok": 10.0}
     return [
-        {"name": "gpt-test", "provider": "openai", "model": "gpt-4o-mini", "api_base": up.openai_base,
-         "api_key_env": "MM_TEST_OPENAI_KEY", "price": price},
-        {"name": "claude-test", "provider": "anthropic", "model": "claude-haiku-4-5", "api_base": up.anthropic_base,
-         "api_key_env": "MM_TEST_ANTHROPIC_KEY", "price": price},
-        {"name": "compat-test", "provider": "openai-compatible", "model": "llama-3-8b", "api_base": up.openai_base},
-        {"name": "azure-test", "provider": "openai-compatible", "model": "my-deployment", "api_base": up.url,
-         "api_key_env": "MM_TEST_OPENAI_KEY", "options": {"api_version": "2024-10-21"}},
-        {"name": "slow-test", "provider": "openai", "model": "gpt-4o-mini", "api_base": up.openai_base,
-         "api_key_env": "MM_TEST_OPENAI_KEY", "timeouts": {"connect": 1, "first_byte": 1, "total": 5}},
-        {"name": "slow-claude", "provider": "anthropic", "model": "claude-haiku-4-5", "api_base": up.anthropic_base,
-         "api_key_env": "MM_TEST_ANTHROPIC_KEY", "timeouts": {"connect": 1, "first_byte": 1, "total": 5}},
-        {"name": "down-test", "provider": "openai-compatible", "model": "m", "api_base": closed_port_url() + "/v1"},
-    ]  # fmt: skip
+        {
+            "name": "gpt-test",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "api_base": up.openai_base,
+            "api_key_env": "MM_TEST_OPENAI_KEY",
+            "price": price,
+        },
+        {
+            "name": "claude-test",
+            "provider": "anthropic",
+            "model": "claude-haiku-4-5",
+            "api_base": up.anthropic_base,
+            "api_key_env": "MM_TEST_ANTHROPIC_KEY",
+            "price": price,
+        },
+        {
+            "name": "compat-test",
+            "provider": "openai-compatible",
+            "model": "llama-3-8b",
+            "api_base": up.openai_base,
+        },
+        {
+            "name": "azure-test",
+            "provider": "openai-compatible",
+            "model": "my-deployment",
+            "api_base": up.url,
+            "api_key_env": "MM_TEST_OPENAI_KEY",
+            "options": {"api_version": "2024-10-21"},
+        },
+        {
+            "name": "slow-test",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "api_base": up.openai_base,
+            "api_key_env": "MM_TEST_OPENAI_KEY",
+            "timeouts": {"connect": 1, "first_byte": 1, "total": 5},
+        },
+        {
+            "name": "slow-claude",
+            "provider": "anthropic",
+            "model": "claude-haiku-4-5",
+            "api_base": up.anthropic_base,
+            "api_key_env": "MM_TEST_ANTHROPIC_KEY",
+            "timeouts": {"connect": 1, "first_byte": 1, "total": 5},
+        },
+        {
+            "name": "down-test",
+            "provider": "openai-compatible",
+            "model": "m",
+            "api_base": closed_port_url() + "/v1",
+        },
+    ]
 
 
 KEY_ENV = {"MM_TEST_OPENAI_KEY": OPENAI_KEY, "MM_TEST_ANTHROPIC_KEY": ANTHROPIC_KEY}

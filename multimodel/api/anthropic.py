@@ -38,9 +38,12 @@ def error_response(err: GatewayError, request_id: str | None) -> Response:
     headers = {"x-request-id": request_id, "request-id": request_id} if request_id else {}
     if err.retry_after:
         headers["retry-after"] = err.retry_after
-    return Response(orjson.dumps(anthropic_messages.error_body(err, request_id)),
-                    status_code=anthropic_messages.error_status(err), media_type="application/json",
-                    headers=headers)  # fmt: skip
+    return Response(
+        orjson.dumps(anthropic_messages.error_body(err, request_id)),
+        status_code=anthropic_messages.error_status(err),
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 async def messages(request: Request) -> Response:

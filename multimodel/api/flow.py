@@ -56,7 +56,9 @@ async def read_json(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise invalid(f"the request body is not valid JSON ({e.args[0] if e.args else 'parse error'})") from None
+        raise invalid(
+            f"the request body is not valid JSON ({e.args[0] if e.args else 'parse error'})"
+        ) from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
     return body
@@ -78,7 +80,9 @@ class _Log:
     def __init__(self, gw: Gateway, api_format: str, endpoint: str, request_id: str) -> None:
         self.gw = gw
         self.t0 = time.perf_counter()
-        self.row = UsageRow(request_id, time.time(), api_format, endpoint, "", None, None, False, 200, None, 0.0, None)
+        self.row = UsageRow(
+            request_id, time.time(), api_format, endpoint, "", None, None, False, 200, None, 0.0, None
+        )
 
     def route(self, route: Route, stream: bool) -> None:
         self.row.provider = route.config.provider
@@ -89,8 +93,14 @@ class _Log:
         if self.row.ttft_ms is None:
             self.row.ttft_ms = (time.perf_counter() - self.t0) * 1000
 
-    def done(self, route: Route | None, result: ChatResult | None, status: int, error: str | None,
-             req: ChatRequest | None = None) -> None:  # fmt: skip
+    def done(
+        self,
+        route: Route | None,
+        result: ChatResult | None,
+        status: int,
+        error: str | None,
+        req: ChatRequest | None = None,
+    ) -> None:
         row = self.row
         row.status = status
         row.error_type = error
@@ -102,8 +112,11 @@ class _Log:
             if price is not None:
                 row.cost_usd = price.cost(row.input_tokens, row.output_tokens)
             if self.gw.settings.log_content:
-                row.answer = result.text if not result.tool_calls else orjson.dumps(
-                    {"text": result.text, "tool_calls": result.tool_calls}).decode()
+                row.answer = (
+                    result.text
+                    if not result.tool_calls
+                    else orjson.dumps({"text": result.text, "tool_calls": result.tool_calls}).decode()
+                )
         if req is not None:
             row.user = req.user
             if self.gw.settings.log_content:
@@ -129,8 +142,11 @@ async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Respon
             # Wait for the first event before sending headers: an upstream that fails
             # before answering gets a real error status, not a 200 with an error event.
             first = await anext(events)
-            return StreamingResponse(_stream(ulog, route, req, fmt, request_id, first, events),
-                                     media_type="text/event-stream", headers=_stream_headers(request_id))  # fmt: skip
+            return StreamingResponse(
+                _stream(ulog, route, req, fmt, request_id, first, events),
+                media_type="text/event-stream",
+                headers=_stream_headers(request_id),
+            )
         result = ChatResult()
         try:
             async for ev in events:
@@ -140,8 +156,11 @@ async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Respon
         finally:
             await _aclose(events)
         ulog.done(route, result, 200, None, req)
-        return Response(fmt.render(result, request_id, req.model), media_type="application/json",
-                        headers={"x-request-id": request_id})  # fmt: skip
+        return Response(
+            fmt.render(result, request_id, req.model),
+            media_type="application/json",
+            headers={"x-request-id": request_id},
+        )
     except GatewayError as err:
         ulog.done(route, None, err.status, err.kind, req)
         return fmt.error_response(err, request_id)
@@ -160,8 +179,15 @@ def _stream_headers(request_id: str) -> dict[str, str]:
     return {"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def _stream(ulog: _Log, route: Route, req: ChatRequest, fmt: ClientFormat, request_id: str,
-                  first: Event, events: AsyncIterator[Event]) -> AsyncIterator[bytes]:  # fmt: skip
+async def _stream(
+    ulog: _Log,
+    route: Route,
+    req: ChatRequest,
+    fmt: ClientFormat,
+    request_id: str,
+    first: Event,
+    events: AsyncIterator[Event],
+) -> AsyncIterator[bytes]:
     enc = fmt.encoder(request_id, req)
     result = ChatResult()
     error: str | None = "client_disconnected"  # until the stream ends one way or another

@@ -19,9 +19,12 @@ async def health(request: Request) -> JSONResponse:
 async def ready(request: Request) -> JSONResponse:
     gw: Gateway = request.app.state.gateway
     problem = await asyncio.to_thread(check_writable, gw.engine)
-    body = {"status": "ready" if problem is None else "not_ready", "models": len(gw.router.routes),
-            "database": "writable" if problem is None else problem,
-            "usage_log": {"pending": gw.writer.pending, "dropped": gw.writer.dropped}}  # fmt: skip
+    body = {
+        "status": "ready" if problem is None else "not_ready",
+        "models": len(gw.router.routes),
+        "database": "writable" if problem is None else problem,
+        "usage_log": {"pending": gw.writer.pending, "dropped": gw.writer.dropped},
+    }
     return JSONResponse(body, status_code=200 if problem is None else 503)
 
 

@@ -45,8 +45,12 @@ def error_response(err: GatewayError, request_id: str | None) -> Response:
     headers = {"x-request-id": request_id} if request_id else {}
     if err.retry_after:
         headers["retry-after"] = err.retry_after
-    return Response(orjson.dumps(openai_chat.error_body(err)), status_code=openai_chat.error_status(err),
-                    media_type="application/json", headers=headers)  # fmt: skip
+    return Response(
+        orjson.dumps(openai_chat.error_body(err)),
+        status_code=openai_chat.error_status(err),
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 async def chat_completions(request: Request) -> Response:
@@ -56,7 +60,6 @@ async def chat_completions(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
-
 
     t0, created = time.perf_counter(), time.time()
     row = UsageRow(request_id, created, "openai", "embeddings", "", None, None, False, 200, None, 0.0, None)
@@ -70,10 +73,19 @@ async def embeddings(request: Request) -> Response:
         row.input_tokens = result.input_tokens
         if route.config.price is not None:
             row.cost_usd = route.config.price.cost(result.input_tokens, 0)
-        data = [{"object": "embedding", "index": i, "embedding": _encode(v, fmt)} for i, v in enumerate(result.vectors)]
-        out = {"object": "list", "data": data, "model": ereq.model,
-               "usage": {"prompt_tokens": result.input_tokens, "total_tokens": result.input_tokens}}  # fmt: skip
-        return Response(orjson.dumps(out), media_type="application/json", headers={"x-request-id": request_id})
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
+            for i, v in enumerate(result.vectors)
+        ]
+        out = {
+            "object": "list",
+            "data": data,
+            "model": ereq.model,
+            "usage": {"prompt_tokens": result.input_tokens, "total_tokens": result.input_tokens},
+        }
+        return Response(
+            orjson.dumps(out), media_type="application/json", headers={"x-request-id": request_id}
+        )
     except GatewayError as err:
         row.status, row.error_type = openai_chat.error_status(err), err.kind
         return error_response(err, request_id)
@@ -94,7 +106,11 @@ def _parse_embeddings(body: dict[str, Any]) -> tuple[EmbedRequest, str]:
         inputs = raw
     elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
         inputs = [raw]
-    elif isinstance(raw, list) and raw and all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in raw):
+    elif (
+        isinstance(raw, list)
+        and raw
+        and all(isinstance(x, list) and all(isinstance(t, int) for t in x) for x in raw)
+    ):
         inputs = raw
     else:
         raise invalid("'input' must be a string, an array of strings, or token arrays (non-empty)", "input")
@@ -121,11 +137,21 @@ async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if "anthropic-version" in request.headers:  # the Anthropic SDK's models.list() uses the same path
         data = [_anthropic_model(gw, name) for name in gw.router.routes]
-        return Response(orjson.dumps({"data": data, "first_id": data[0]["id"] if data else None,
-                                      "last_id": data[-1]["id"] if data else None, "has_more": False}),
-                        media_type="application/json")  # fmt: skip
-    return Response(orjson.dumps({"object": "list", "data": [_model(gw, n) for n in gw.router.routes]}),
-                    media_type="application/json")  # fmt: skip
+        return Response(
+            orjson.dumps(
+                {
+                    "data": data,
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
+                    "has_more": False,
+                }
+            ),
+            media_type="application/json",
+        )
+    return Response(
+        orjson.dumps({"object": "list", "data": [_model(gw, n) for n in gw.router.routes]}),
+        media_type="application/json",
+    )
 
 
 async def get_model(request: Request) -> Response:
@@ -145,11 +171,15 @@ async def get_model(request: Request) -> Response:
 
 
 def _model(gw: Gateway, name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": gw.started_at, "owned_by": gw.router.routes[name].config.provider}
+    return {
+        "id": name,
+        "object": "model",
+        "created": gw.started_at,
+        "owned_by": gw.router.routes[name].config.provider,
+    }
 
 
 def _anthropic_model(gw: Gateway, name: str) -> dict[str, Any]:
-
 
     created = datetime.datetime.fromtimestamp(gw.started_at, datetime.UTC).isoformat().replace("+00:00", "Z")
     return {"type": "model", "id": name, "display_name": name, "created_at": created}

@@ -26,8 +26,13 @@ from multimodel.types import (
     Usage,
 )
 
-STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-               "stop_sequence": "stop_sequence", "content_filter": "refusal"}  # fmt: skip
+STOP_REASON = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "stop_sequence": "stop_sequence",
+    "content_filter": "refusal",
+}
 
 
 def parse_request(body: dict[str, Any]) -> ChatRequest:
@@ -102,9 +107,17 @@ def _parse_message(m: Any, i: int) -> list[Message]:
             calls.append(ToolCall(f.req_str(b, "id", w + "."), f.req_str(b, "name", w + "."), args))
         elif kind == "tool_result" and role == "user":
             inner = b.get("content")
-            body_parts: list[ContentPart] = [TextPart(inner)] if isinstance(inner, str) else _result_blocks(inner, w)
-            results.append(Message("tool", body_parts, tool_call_id=f.req_str(b, "tool_use_id", w + "."),
-                                   is_error=bool(b.get("is_error"))))  # fmt: skip
+            body_parts: list[ContentPart] = (
+                [TextPart(inner)] if isinstance(inner, str) else _result_blocks(inner, w)
+            )
+            results.append(
+                Message(
+                    "tool",
+                    body_parts,
+                    tool_call_id=f.req_str(b, "tool_use_id", w + "."),
+                    is_error=bool(b.get("is_error")),
+                )
+            )
         elif kind in ("thinking", "redacted_thinking"):
             continue  # provider-specific reasoning traces do not carry over to other models
         else:
@@ -144,7 +157,9 @@ def _parse_tool(t: Any, i: int) -> Tool:
     w = f"tools[{i}]"
     t = f.obj(t, w)
     if t.get("type") not in (None, "custom"):
-        raise invalid(f"'{w}.type' {t.get('type')!r}: server tools are not supported by this gateway", f"{w}.type")
+        raise invalid(
+            f"'{w}.type' {t.get('type')!r}: server tools are not supported by this gateway", f"{w}.type"
+        )
     schema = f.obj(t.get("input_schema"), f"{w}.input_schema")
     return Tool(f.req_str(t, "name", w + "."), f.opt_str(t, "description", w + "."), schema)
 
@@ -181,15 +196,22 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
     content: list[dict[str, Any]] = []
     if result.text or not result.tool_calls:
         content.append({"type": "text", "text": result.text, "citations": None})
-    content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
-                for c in result.tool_calls]  # fmt: skip
-    return orjson.dumps({
-        "id": f"msg_{request_id}", "type": "message", "role": "assistant", "model": model,
-        "content": content,
-        "stop_reason": STOP_REASON[result.finish.reason],
-        "stop_sequence": result.finish.stop_sequence,
-        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
-    })  # fmt: skip
+    content += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+        for c in result.tool_calls
+    ]
+    return orjson.dumps(
+        {
+            "id": f"msg_{request_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": STOP_REASON[result.finish.reason],
+            "stop_sequence": result.finish.stop_sequence,
+            "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+        }
+    )
 
 
 _ERROR_TYPE = {
@@ -207,8 +229,10 @@ _ERROR_TYPE = {
 
 
 def error_body(err: GatewayError, request_id: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "error", "error": {"type": _ERROR_TYPE.get(err.kind, "api_error"),
-                                                       "message": err.message}}  # fmt: skip
+    body: dict[str, Any] = {
+        "type": "error",
+        "error": {"type": _ERROR_TYPE.get(err.kind, "api_error"), "message": err.message},
+    }
     if request_id is not None:
         body["request_id"] = request_id
     return body
@@ -236,10 +260,20 @@ class StreamEncoder:
         self._usage = Usage()
 
     def start(self) -> bytes:
-        message: dict[str, Any] = {"id": self._id, "type": "message", "role": "assistant", "content": [], "model": self._model,
-                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
-        return _sse(b"message_start", {"type": "message_start", "message": message}) + \
-            b'event: ping\ndata: {"type":"ping"}\n\n'  # fmt: skip
+        message: dict[str, Any] = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": self._model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return (
+            _sse(b"message_start", {"type": "message_start", "message": message})
+            + b'event: ping\ndata: {"type":"ping"}\n\n'
+        )
 
     def _close(self) -> bytes:
         if self._open is None:
@@ -254,24 +288,40 @@ class StreamEncoder:
                 out = self._close()
                 self._index += 1
                 self._open = "text"
-                out += (b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
-                        b'"content_block":{"type":"text","text":""}}\n\n' % self._index)  # fmt: skip
-            return out + _sse(b"content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                                       "delta": {"type": "text_delta", "text": ev.text}})  # fmt: skip
+                out += (
+                    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+                    b'"content_block":{"type":"text","text":""}}\n\n' % self._index
+                )
+            return out + _sse(
+                b"content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": self._index,
+                    "delta": {"type": "text_delta", "text": ev.text},
+                },
+            )
         if isinstance(ev, ToolCallStart):
             out = self._close()
             self._index += 1
             self._open = "tool_use"
             self._tool_block[ev.index] = self._index
             block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
-            return out + _sse(b"content_block_start",
-                              {"type": "content_block_start", "index": self._index, "content_block": block})
+            return out + _sse(
+                b"content_block_start",
+                {"type": "content_block_start", "index": self._index, "content_block": block},
+            )
         if isinstance(ev, ToolCallDelta):
             index = self._tool_block.get(ev.index)
             if index is None or index != self._index or not ev.arguments:
                 return b""  # a late fragment for a closed block cannot be sent in this format
-            return _sse(b"content_block_delta", {"type": "content_block_delta", "index": index,
-                                                 "delta": {"type": "input_json_delta", "partial_json": ev.arguments}})
+            return _sse(
+                b"content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": ev.arguments},
+                },
+            )
         if isinstance(ev, Usage):
             self._usage = ev
         elif isinstance(ev, Finish):
@@ -281,8 +331,11 @@ class StreamEncoder:
     def end(self) -> bytes:
         delta = {"stop_reason": STOP_REASON[self._finish.reason], "stop_sequence": self._finish.stop_sequence}
         usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
-        return (self._close() + _sse(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-                + b'event: message_stop\ndata: {"type":"message_stop"}\n\n')  # fmt: skip
+        return (
+            self._close()
+            + _sse(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+            + b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        )
 
     def error(self, err: GatewayError) -> bytes:
         return _sse(b"error", error_body(err, None))

@@ -21,13 +21,25 @@ from multimodel.types import (
     Usage,
 )
 
-_FINISH: dict[str, FinishReason] = {"end_turn": "stop", "max_tokens": "length", "stop_sequence": "stop_sequence",
-                                    "tool_use": "tool_calls", "refusal": "content_filter", "pause_turn": "stop",
-                                    "model_context_window_exceeded": "length"}  # fmt: skip
-_KINDS: dict[str, Kind] = {"invalid_request_error": "invalid_request", "authentication_error": "authentication",
-                           "permission_error": "permission", "not_found_error": "not_found",
-                           "request_too_large": "request_too_large", "rate_limit_error": "rate_limit",
-                           "overloaded_error": "overloaded", "timeout_error": "timeout"}  # fmt: skip
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
+}
+_KINDS: dict[str, Kind] = {
+    "invalid_request_error": "invalid_request",
+    "authentication_error": "authentication",
+    "permission_error": "permission",
+    "not_found_error": "not_found",
+    "request_too_large": "request_too_large",
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "overloaded",
+    "timeout_error": "timeout",
+}
 
 
 def build_body(req: ChatRequest, upstream_model: str, *, default_max_tokens: int) -> dict[str, Any]:
@@ -42,8 +54,11 @@ def build_body(req: ChatRequest, upstream_model: str, *, default_max_tokens: int
             messages[-1]["content"].extend(blocks)  # the API wants user/assistant turns to alternate
         else:
             messages.append({"role": role, "content": blocks})
-    body: dict[str, Any] = {"model": upstream_model, "max_tokens": req.max_tokens or default_max_tokens,
-                            "messages": messages}  # fmt: skip
+    body: dict[str, Any] = {
+        "model": upstream_model,
+        "max_tokens": req.max_tokens or default_max_tokens,
+        "messages": messages,
+    }
     if system:
         body["system"] = system
     if req.temperature is not None:
@@ -57,11 +72,15 @@ def build_body(req: ChatRequest, upstream_model: str, *, default_max_tokens: int
     if req.user:
         body["metadata"] = {"user_id": req.user}
     if req.tools:
-        body["tools"] = [{"name": t.name, "description": t.description or "", "input_schema": t.parameters}
-                         for t in req.tools]  # fmt: skip
+        body["tools"] = [
+            {"name": t.name, "description": t.description or "", "input_schema": t.parameters}
+            for t in req.tools
+        ]
     tc = req.tool_choice
     if tc is not None and (req.tools or tc.mode == "none"):
-        choice: dict[str, Any] = {"type": {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]}
+        choice: dict[str, Any] = {
+            "type": {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]
+        }
         if tc.mode == "tool":
             choice["name"] = tc.name
         if not tc.parallel and tc.mode != "none":
@@ -85,7 +104,9 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
             args = orjson.loads(c.arguments or "{}")
         except orjson.JSONDecodeError:
             args = {}
-        blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": args if isinstance(args, dict) else {}})
+        blocks.append(
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": args if isinstance(args, dict) else {}}
+        )
     return blocks
 
 
@@ -108,7 +129,9 @@ def error_from(data: Any, status: int | None = None) -> GatewayError:
 
 
 def _input_tokens(u: dict[str, Any]) -> int:
-    return sum(int(u.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+    return sum(
+        int(u.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
 
 
 def parse_response(body: Any) -> list[Event]:
@@ -124,7 +147,9 @@ def parse_response(body: Any) -> list[Event]:
                 calls += 1
         u = body.get("usage") or {}
         events.append(Usage(_input_tokens(u), int(u.get("output_tokens") or 0)))
-        events.append(Finish(_FINISH.get(body.get("stop_reason") or "end_turn", "stop"), body.get("stop_sequence")))
+        events.append(
+            Finish(_FINISH.get(body.get("stop_reason") or "end_turn", "stop"), body.get("stop_sequence"))
+        )
         return events
     except (KeyError, TypeError, AttributeError):
         raise GatewayError("upstream", "upstream returned a malformed message") from None
@@ -168,7 +193,9 @@ class EventParser:
                     self._usage.input_tokens = _input_tokens(u)
                 self._usage.output_tokens = int(u.get("output_tokens") or self._usage.output_tokens)
                 d = data["delta"]
-                self._finish = Finish(_FINISH.get(d.get("stop_reason") or "end_turn", "stop"), d.get("stop_sequence"))
+                self._finish = Finish(
+                    _FINISH.get(d.get("stop_reason") or "end_turn", "stop"), d.get("stop_sequence")
+                )
             elif kind == "message_stop":
                 self.done = True
                 return [self._usage, self._finish or Finish("stop")]

@@ -27,8 +27,13 @@ from multimodel.types import (
     Usage,
 )
 
-FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "stop_sequence": "stop",
-          "content_filter": "content_filter"}  # fmt: skip
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "stop_sequence": "stop",
+    "content_filter": "content_filter",
+}
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
@@ -52,8 +57,9 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     if response_format is not None:
         rf = f.obj(response_format, "response_format")
         if rf.get("type") not in ("text", "json_object", "json_schema"):
-            raise invalid("'response_format.type' must be one of text, json_object, json_schema",
-                          "response_format.type")
+            raise invalid(
+                "'response_format.type' must be one of text, json_object, json_schema", "response_format.type"
+            )
     return ChatRequest(
         model=model,
         messages=messages,
@@ -76,7 +82,9 @@ def _parse_message(m: Any, i: int) -> Message:
     m = f.obj(m, where)
     role = _ROLES.get(m.get("role"))
     if role is None:
-        raise invalid(f"'{where}.role' must be one of system, developer, user, assistant, tool", f"{where}.role")
+        raise invalid(
+            f"'{where}.role' must be one of system, developer, user, assistant, tool", f"{where}.role"
+        )
     content = _parse_content(m.get("content"), f"{where}.content", allow_images=role == "user")
     if role == "assistant":
         calls = []
@@ -87,7 +95,9 @@ def _parse_message(m: Any, i: int) -> Message:
             args = fn.get("arguments", "")
             if not isinstance(args, str):
                 raise invalid(f"'{w}.function.arguments' must be a JSON string", f"{w}.function.arguments")
-            calls.append(ToolCall(f.req_str(tc, "id", w + "."), f.req_str(fn, "name", w + ".function."), args))
+            calls.append(
+                ToolCall(f.req_str(tc, "id", w + "."), f.req_str(fn, "name", w + ".function."), args)
+            )
         return Message("assistant", content, tool_calls=calls)
     if role == "tool":
         return Message("tool", content, tool_call_id=f.req_str(m, "tool_call_id", where + "."))
@@ -127,7 +137,11 @@ def _parse_tool(t: Any, i: int) -> Tool:
         raise invalid(f"'{w}.type' must be 'function'", f"{w}.type")
     fn = f.obj(t.get("function"), f"{w}.function")
     params = fn.get("parameters") or {"type": "object", "properties": {}}
-    return Tool(f.req_str(fn, "name", f"{w}.function."), f.opt_str(fn, "description"), f.obj(params, f"{w}.function.parameters"))
+    return Tool(
+        f.req_str(fn, "name", f"{w}.function."),
+        f.opt_str(fn, "description"),
+        f.obj(params, f"{w}.function.parameters"),
+    )
 
 
 def _parse_tool_choice(v: Any, parallel: Any) -> ToolChoice | None:
@@ -137,17 +151,24 @@ def _parse_tool_choice(v: Any, parallel: Any) -> ToolChoice | None:
     if v in ("auto", "none", "required"):
         return ToolChoice(v, parallel=par)
     if isinstance(v, dict) and v.get("type") == "function" and isinstance(v.get("function"), dict):
-        return ToolChoice("tool", name=f.req_str(v["function"], "name", "tool_choice.function."), parallel=par)
-    raise invalid("'tool_choice' must be 'none', 'auto', 'required' or {type: function, function: {name}}",
-                  "tool_choice")
+        return ToolChoice(
+            "tool", name=f.req_str(v["function"], "name", "tool_choice.function."), parallel=par
+        )
+    raise invalid(
+        "'tool_choice' must be 'none', 'auto', 'required' or {type: function, function: {name}}",
+        "tool_choice",
+    )
 
 
 # --- responses -------------------------------------------------------------------
 
 
 def usage_json(u: Usage) -> dict[str, int]:
-    return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-            "total_tokens": u.input_tokens + u.output_tokens}  # fmt: skip
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+    }
 
 
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
@@ -157,20 +178,34 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in result.tool_calls
         ]
-    return orjson.dumps({
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": FINISH[result.finish.reason]}],
-        "usage": usage_json(result.usage),
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": FINISH[result.finish.reason],
+                }
+            ],
+            "usage": usage_json(result.usage),
+        }
+    )
 
 
 def error_body(err: GatewayError) -> dict[str, Any]:
-    return {"error": {"message": err.message, "type": _ERROR_TYPE.get(err.kind, "api_error"),
-                      "param": err.param, "code": _ERROR_CODE.get(err.kind)}}  # fmt: skip
+    return {
+        "error": {
+            "message": err.message,
+            "type": _ERROR_TYPE.get(err.kind, "api_error"),
+            "param": err.param,
+            "code": _ERROR_CODE.get(err.kind),
+        }
+    }
 
 
 def error_status(err: GatewayError) -> int:
@@ -190,8 +225,12 @@ _ERROR_TYPE = {
     "overloaded": "service_unavailable",
     "timeout": "timeout",
 }
-_ERROR_CODE = {"not_found": "model_not_found", "authentication": "invalid_api_key",
-               "rate_limit": "rate_limit_exceeded", "timeout": "timeout"}  # fmt: skip
+_ERROR_CODE = {
+    "not_found": "model_not_found",
+    "authentication": "invalid_api_key",
+    "rate_limit": "rate_limit_exceeded",
+    "timeout": "timeout",
+}
 
 
 class StreamEncoder:
@@ -201,10 +240,20 @@ class StreamEncoder:
     def __init__(self, request_id: str, model: str, include_usage: bool) -> None:
         self._include_usage = include_usage
         # Every chunk shares id/object/created/model: pre-render that prefix once.
-        head = orjson.dumps({"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk",
-                             "created": int(time.time()), "model": model})  # fmt: skip
+        head = orjson.dumps(
+            {
+                "id": f"chatcmpl-{request_id}",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+            }
+        )
         self._prefix = b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":'
-        self._suffix = b',"logprobs":null,"finish_reason":null}]' + (b',"usage":null' if include_usage else b"") + b"}\n\n"
+        self._suffix = (
+            b',"logprobs":null,"finish_reason":null}]'
+            + (b',"usage":null' if include_usage else b"")
+            + b"}\n\n"
+        )
         self._head = head[:-1]
         self._finish: Finish = Finish("stop")
         self._usage = Usage()
@@ -219,8 +268,18 @@ class StreamEncoder:
         if isinstance(ev, TextDelta):
             return self._chunk({"content": ev.text})
         if isinstance(ev, ToolCallStart):
-            return self._chunk({"tool_calls": [{"index": ev.index, "id": ev.id, "type": "function",
-                                                "function": {"name": ev.name, "arguments": ""}}]})  # fmt: skip
+            return self._chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": ev.index,
+                            "id": ev.id,
+                            "type": "function",
+                            "function": {"name": ev.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
         if isinstance(ev, ToolCallDelta):
             return self._chunk({"tool_calls": [{"index": ev.index, "function": {"arguments": ev.arguments}}]})
         if isinstance(ev, Usage):
@@ -231,11 +290,23 @@ class StreamEncoder:
 
     def end(self) -> bytes:
         usage_null = b',"usage":null' if self._include_usage else b""
-        out = (self._head + b',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
-               + FINISH[self._finish.reason].encode() + b'"}]' + usage_null + b"}")  # fmt: skip
+        out = (
+            self._head
+            + b',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
+            + FINISH[self._finish.reason].encode()
+            + b'"}]'
+            + usage_null
+            + b"}"
+        )
         out = b"data: " + out + b"\n\n"
         if self._include_usage:
-            out += b"data: " + self._head + b',"choices":[],"usage":' + orjson.dumps(usage_json(self._usage)) + b"}\n\n"
+            out += (
+                b"data: "
+                + self._head
+                + b',"choices":[],"usage":'
+                + orjson.dumps(usage_json(self._usage))
+                + b"}\n\n"
+            )
         return out + b"data: [DONE]\n\n"
 
     @staticmethod

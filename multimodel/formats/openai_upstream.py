@@ -19,11 +19,18 @@ from multimodel.types import (
     Usage,
 )
 
-_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
-                                    "function_call": "tool_calls", "content_filter": "content_filter"}  # fmt: skip
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
-def build_body(req: ChatRequest, upstream_model: str, *, max_tokens_field: str, stream_usage: bool) -> dict[str, Any]:
+def build_body(
+    req: ChatRequest, upstream_model: str, *, max_tokens_field: str, stream_usage: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = {"model": upstream_model, "messages": [_message(m) for m in req.messages]}
     if req.max_tokens is not None:
         body[max_tokens_field] = req.max_tokens
@@ -34,8 +41,13 @@ def build_body(req: ChatRequest, upstream_model: str, *, max_tokens_field: str, 
     if req.stop:
         body["stop"] = req.stop
     if req.tools:
-        body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description or "",
-                                                           "parameters": t.parameters}} for t in req.tools]  # fmt: skip
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description or "", "parameters": t.parameters},
+            }
+            for t in req.tools
+        ]
     tc = req.tool_choice
     if tc is not None:
         if tc.mode == "tool":
@@ -57,8 +69,10 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "assistant":
         out: dict[str, Any] = {"role": "assistant", "content": m.text() or None}
         if m.tool_calls:
-            out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                                 for c in m.tool_calls]  # fmt: skip
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ]
         return out
     if any(isinstance(p, ImagePart) for p in m.content):
         parts: list[dict[str, Any]] = []

@@ -19,17 +19,25 @@ class AnthropicProvider(Provider):
     default_base = "https://api.anthropic.com"
 
     def headers(self) -> dict[str, str]:
-        h = {"content-type": "application/json", "anthropic-version": self.config.options.get("version", API_VERSION)}
+        h = {
+            "content-type": "application/json",
+            "anthropic-version": self.config.options.get("version", API_VERSION),
+        }
         if self.config.api_key:
             h["x-api-key"] = self.config.api_key
         h.update(self.config.options.get("headers") or {})
         return h
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
-        body = wire.build_body(request, self.config.model,
-                               default_max_tokens=int(self.config.options.get("default_max_tokens", 4096)))
+        body = wire.build_body(
+            request,
+            self.config.model,
+            default_max_tokens=int(self.config.options.get("default_max_tokens", 4096)),
+        )
         url = f"{self.config.api_base or self.default_base}/v1/messages"
-        resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from)
+        resp = await http.post(
+            self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from
+        )
         if not request.stream:
             for ev in wire.parse_response(await http.read_json(resp)):
                 yield ev
@@ -45,9 +53,9 @@ class AnthropicProvider(Provider):
     async def check(self) -> str | None:
         url = f"{self.config.api_base or self.default_base}/v1/models"
         try:
-            async with self.ctx.http.get(url, headers=self.headers(),
-                                         timeout=http.client_timeout(self.config.timeouts)) as resp:  # fmt: skip
+            async with self.ctx.http.get(
+                url, headers=self.headers(), timeout=http.client_timeout(self.config.timeouts)
+            ) as resp:
                 return None if resp.status < 400 else f"HTTP {resp.status}"
         except Exception as e:
             return e.__class__.__name__
-

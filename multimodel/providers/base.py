@@ -52,7 +52,9 @@ class Provider:
         raise NotImplementedError
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        raise GatewayError("invalid_request", f"model {request.model!r} does not support embeddings", param="model")
+        raise GatewayError(
+            "invalid_request", f"model {request.model!r} does not support embeddings", param="model"
+        )
 
     async def check(self) -> str | None:
         """Reachability for `multimodel models`: None when reachable, else a short reason."""

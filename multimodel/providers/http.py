@@ -21,8 +21,12 @@ def new_session() -> aiohttp.ClientSession:
     TCP_NODELAY on its connections, so small request writes are not held back by Nagle."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
     # auto_decompress stays on; no cookies: upstream calls are stateless.
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 json_serialize=lambda o: orjson.dumps(o).decode(), raise_for_status=False)  # fmt: skip
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        json_serialize=lambda o: orjson.dumps(o).decode(),
+        raise_for_status=False,
+    )
 
 
 def client_timeout(t: Timeouts) -> aiohttp.ClientTimeout:
@@ -44,8 +48,9 @@ async def post(
 ) -> aiohttp.ClientResponse:
     """POST JSON once (never retried here) and return the response with a 2xx status, or raise."""
     try:
-        resp = await session.post(url, data=orjson.dumps(body), headers=headers, params=params,
-                                  timeout=client_timeout(timeouts))  # fmt: skip
+        resp = await session.post(
+            url, data=orjson.dumps(body), headers=headers, params=params, timeout=client_timeout(timeouts)
+        )
     except TimeoutError:
         raise GatewayError("timeout", "upstream did not answer in time") from None
     except aiohttp.ClientConnectorError:

@@ -41,9 +41,12 @@ class OpenAIProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         opts = self.config.options
-        body = wire.build_body(request, self.config.model,
-                               max_tokens_field=opts.get("max_tokens_field", self.max_tokens_field),
-                               stream_usage=opts.get("stream_usage", True))  # fmt: skip
+        body = wire.build_body(
+            request,
+            self.config.model,
+            max_tokens_field=opts.get("max_tokens_field", self.max_tokens_field),
+            stream_usage=opts.get("stream_usage", True),
+        )
         url, params = self.url("chat/completions")
         resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
         if not request.stream:
@@ -62,7 +65,11 @@ class OpenAIProvider(Provider):
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         if not self.capabilities.embeddings and not self.config.options.get("embeddings"):
             return await super().embed(request)
-        body: dict[str, Any] = {"model": self.config.model, "input": request.inputs, "encoding_format": "base64"}
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "input": request.inputs,
+            "encoding_format": "base64",
+        }
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
         if request.user is not None:
@@ -81,8 +88,9 @@ class OpenAIProvider(Provider):
     async def check(self) -> str | None:
         url, params = self.url("models")
         try:
-            async with self.ctx.http.get(url, headers=self.headers(), params=params,
-                                         timeout=http.client_timeout(self.config.timeouts)) as resp:  # fmt: skip
+            async with self.ctx.http.get(
+                url, headers=self.headers(), params=params, timeout=http.client_timeout(self.config.timeouts)
+            ) as resp:
                 return None if resp.status < 400 else f"HTTP {resp.status}"
         except Exception as e:
             return e.__class__.__name__

@@ -23,8 +23,9 @@ class OpenAICompatibleProvider(OpenAIProvider):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         o = self.config.options
-        return Capabilities(tools=o.get("tools", True), vision=o.get("vision", True),
-                            embeddings=o.get("embeddings", True))  # fmt: skip
+        return Capabilities(
+            tools=o.get("tools", True), vision=o.get("vision", True), embeddings=o.get("embeddings", True)
+        )
 
     @property
     def azure(self) -> bool:
@@ -42,4 +43,3 @@ class OpenAICompatibleProvider(OpenAIProvider):
             version = str(self.config.options["api_version"])
             return f"{self.base}/openai/deployments/{self.config.model}/{endpoint}", {"api-version": version}
         return f"{self.base}/{endpoint}", None
-

@@ -36,6 +36,9 @@ class Router:
     def resolve(self, name: str) -> Route:
         route = self.routes.get(name)
         if route is None:
-            raise GatewayError("not_found", f"The model {name!r} does not exist. Available models: {self._available}",
-                               param="model")  # fmt: skip
+            raise GatewayError(
+                "not_found",
+                f"The model {name!r} does not exist. Available models: {self._available}",
+                param="model",
+            )
         return route

@@ -12,8 +12,11 @@ from tests.support.gateway import GatewayProcess
 from tests.support.specs import check_anthropic_stream, validate
 
 UPSTREAMS = ["claude-test", "gpt-test", "compat-test"]
-WEATHER_TOOL = {"name": "get_weather", "description": "Weather for a city",
-                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}  # fmt: skip
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 @pytest.fixture
@@ -24,8 +27,9 @@ def client(gateway: GatewayProcess) -> anthropic.Anthropic:
 @pytest.mark.parametrize("model", UPSTREAMS)
 def test_plain_message(client: anthropic.Anthropic, up: FakeUpstream, model: str) -> None:
     up.push(Reply(text="Hello from upstream", input_tokens=9, output_tokens=3))
-    raw = client.messages.with_raw_response.create(model=model, max_tokens=100, system="Be kind.",
-                                                   messages=[{"role": "user", "content": "Hi"}])  # fmt: skip
+    raw = client.messages.with_raw_response.create(
+        model=model, max_tokens=100, system="Be kind.", messages=[{"role": "user", "content": "Hi"}]
+    )
     m = raw.parse()
     assert [b.type for b in m.content] == ["text"] and m.content[0].text == "Hello from upstream"
     assert m.stop_reason == "end_turn" and m.model == model
@@ -69,8 +73,13 @@ def test_sdk_stream_final_message(client: anthropic.Anthropic, up: FakeUpstream,
 @pytest.mark.parametrize("model", UPSTREAMS)
 def test_tool_use_round_trip(client: anthropic.Anthropic, up: FakeUpstream, model: str) -> None:
     up.push(ToolReply(name="get_weather", arguments='{"city": "Paris"}', text="Let me check."))
-    with client.messages.stream(model=model, max_tokens=200, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
-                                messages=[{"role": "user", "content": "Weather in Paris?"}]) as s:  # fmt: skip
+    with client.messages.stream(
+        model=model,
+        max_tokens=200,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    ) as s:
         final = s.get_final_message()
     assert final.stop_reason == "tool_use"
     assert [b.type for b in final.content] == ["text", "tool_use"]
@@ -84,11 +93,16 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, up: FakeUpstream, mode
         assert sent["tool_choice"] == "required"
         assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
     up.push(Reply(text="Sunny."))
-    m = client.messages.create(model=model, max_tokens=100, tools=[WEATHER_TOOL], messages=[
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]},
-    ])  # fmt: skip
+    m = client.messages.create(
+        model=model,
+        max_tokens=100,
+        tools=[WEATHER_TOOL],
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]},
+        ],
+    )
     assert m.content[0].text == "Sunny."
     sent = up.requests[-1].body
     assert sent is not None
@@ -99,8 +113,12 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, up: FakeUpstream, mode
 
 def test_stop_sequences(client: anthropic.Anthropic, up: FakeUpstream) -> None:
     up.push(Reply(text="alpha beta HALT gamma"))
-    m = client.messages.create(model="claude-test", max_tokens=50, stop_sequences=["HALT"],
-                               messages=[{"role": "user", "content": "x"}])  # fmt: skip
+    m = client.messages.create(
+        model="claude-test",
+        max_tokens=50,
+        stop_sequences=["HALT"],
+        messages=[{"role": "user", "content": "x"}],
+    )
     assert m.stop_reason == "stop_sequence" and m.stop_sequence == "HALT"
     assert m.content[0].text.strip() == "alpha beta"
 
@@ -114,8 +132,11 @@ def test_max_tokens_stop_reason(client: anthropic.Anthropic, up: FakeUpstream) -
 
 
 def test_max_tokens_is_required(client: anthropic.Anthropic, gateway: GatewayProcess) -> None:
-    r = httpx.post(gateway.url + "/v1/messages", json={"model": "claude-test", "messages": [{"role": "user", "content": "x"}]},
-                   headers={"anthropic-version": "2023-06-01"})  # fmt: skip
+    r = httpx.post(
+        gateway.url + "/v1/messages",
+        json={"model": "claude-test", "messages": [{"role": "user", "content": "x"}]},
+        headers={"anthropic-version": "2023-06-01"},
+    )
     assert r.status_code == 400
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
@@ -125,8 +146,10 @@ def test_max_tokens_is_required(client: anthropic.Anthropic, gateway: GatewayPro
 
 def test_bearer_and_x_api_key_both_accepted(gateway: GatewayProcess, up: FakeUpstream) -> None:
     body = {"model": "claude-test", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
-    for headers in ({"x-api-key": "k", "anthropic-version": "2023-06-01"},
-                    {"authorization": "Bearer k", "anthropic-version": "2026-10-21"}):  # fmt: skip
+    for headers in (
+        {"x-api-key": "k", "anthropic-version": "2023-06-01"},
+        {"authorization": "Bearer k", "anthropic-version": "2026-10-21"},
+    ):
         assert httpx.post(gateway.url + "/v1/messages", json=body, headers=headers).status_code == 200
     # The gateway talks to Anthropic with its own key and the documented version, never the client's.
     sent = up.requests[-1].headers

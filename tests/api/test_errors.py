@@ -45,7 +45,11 @@ def test_unknown_model_lists_available_names(oc: openai.OpenAI, ac: anthropic.An
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/embeddings"])
 def test_malformed_json_is_400(gateway: GatewayProcess, path: str) -> None:
-    r = httpx.post(gateway.url + path, content=b'{"model": "gpt-test", "messages": [', headers={"content-type": "application/json"})
+    r = httpx.post(
+        gateway.url + path,
+        content=b'{"model": "gpt-test", "messages": [',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
     body = r.json()
     if path == "/v1/messages":
@@ -62,7 +66,10 @@ def test_malformed_json_is_400(gateway: GatewayProcess, path: str) -> None:
         ({"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ({"model": "gpt-test", "messages": USER, "temperature": 3}, "temperature"),
         ({"model": "gpt-test", "messages": USER, "max_tokens": 0}, "max_tokens"),
-        ({"model": "gpt-test", "messages": USER, "tools": [{"type": "function", "function": {}}]}, "tools[0].function.name"),
+        (
+            {"model": "gpt-test", "messages": USER, "tools": [{"type": "function", "function": {}}]},
+            "tools[0].function.name",
+        ),
         ({"model": "gpt-test", "messages": USER, "n": 3}, "n"),
         ({"messages": USER}, "model"),
     ],
@@ -77,9 +84,15 @@ def test_invalid_openai_fields_are_named(gateway: GatewayProcess, body: dict, fi
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"model": "claude-test", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        (
+            {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            "messages[0].role",
+        ),
         ({"model": "claude-test", "max_tokens": 5, "messages": USER, "temperature": 1.5}, "temperature"),
-        ({"model": "claude-test", "max_tokens": 5, "messages": USER, "tool_choice": {"type": "maybe"}}, "tool_choice.type"),
+        (
+            {"model": "claude-test", "max_tokens": 5, "messages": USER, "tool_choice": {"type": "maybe"}},
+            "tool_choice.type",
+        ),
     ],
 )
 def test_invalid_anthropic_fields_are_named(gateway: GatewayProcess, body: dict, field: str) -> None:
@@ -89,8 +102,9 @@ def test_invalid_anthropic_fields_are_named(gateway: GatewayProcess, body: dict,
 
 
 @pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
-def test_upstream_429_keeps_meaning_and_retry_after(oc: openai.OpenAI, ac: anthropic.Anthropic, up: FakeUpstream,
-                                                    model: str) -> None:  # fmt: skip
+def test_upstream_429_keeps_meaning_and_retry_after(
+    oc: openai.OpenAI, ac: anthropic.Anthropic, up: FakeUpstream, model: str
+) -> None:
     up.push(Fail(status=429, retry_after="7"))
     with pytest.raises(openai.RateLimitError) as e:
         oc.chat.completions.create(model=model, messages=USER)  # type: ignore[arg-type]
@@ -146,7 +160,9 @@ def test_refused_connection_is_502(oc: openai.OpenAI, ac: anthropic.Anthropic) -
 
 
 @pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
-def test_stream_broken_midway_ends_with_openai_error_event(gateway: GatewayProcess, up: FakeUpstream, model: str) -> None:
+def test_stream_broken_midway_ends_with_openai_error_event(
+    gateway: GatewayProcess, up: FakeUpstream, model: str
+) -> None:
     # After a few content chunks (an Anthropic stream opens with three events that carry no content).
     up.push(BreakStream(after_chunks=3 if model == "gpt-test" else 5))
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "a b c d e f g h"}]}
@@ -158,18 +174,29 @@ def test_stream_broken_midway_ends_with_openai_error_event(gateway: GatewayProce
 
 
 @pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
-def test_stream_broken_midway_ends_with_anthropic_error_event(gateway: GatewayProcess, up: FakeUpstream, model: str) -> None:
+def test_stream_broken_midway_ends_with_anthropic_error_event(
+    gateway: GatewayProcess, up: FakeUpstream, model: str
+) -> None:
     up.push(BreakStream(after_chunks=3 if model == "gpt-test" else 5))
-    body = {"model": model, "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "a b c d e f g"}]}
-    r = httpx.post(gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}, timeout=10)
+    body = {
+        "model": model,
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "a b c d e f g"}],
+    }
+    r = httpx.post(
+        gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}, timeout=10
+    )
     events = check_anthropic_stream(r.content)
     assert events[-1]["type"] == "error"
 
 
 def test_anthropic_midstream_error_event_is_relayed(ac: anthropic.Anthropic, up: FakeUpstream) -> None:
     up.push(StreamError(after_chunks=2))
-    with pytest.raises(anthropic.APIStatusError) as e, ac.messages.stream(model="claude-test", max_tokens=50,
-                                                                          messages=USER) as s:  # fmt: skip
+    with (
+        pytest.raises(anthropic.APIStatusError) as e,
+        ac.messages.stream(model="claude-test", max_tokens=50, messages=USER) as s,
+    ):
         s.get_final_message()
     assert e.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
 
@@ -194,11 +221,15 @@ def test_unknown_path_and_method(gateway: GatewayProcess) -> None:
     assert r.status_code == 405 and "error" in r.json()
 
 
-def test_no_provider_key_in_any_response_or_log(gateway: GatewayProcess, up: FakeUpstream, oc: openai.OpenAI) -> None:
+def test_no_provider_key_in_any_response_or_log(
+    gateway: GatewayProcess, up: FakeUpstream, oc: openai.OpenAI
+) -> None:
     up.push(Fail(status=401, message="Incorrect API key provided"))
     with pytest.raises(openai.AuthenticationError) as e:
         oc.chat.completions.create(model="gpt-test", messages=USER)  # type: ignore[arg-type]
     _no_secrets(e.value.response.text)
-    assert up.requests[-1].headers["authorization"] == f"Bearer {SECRETS[0]}"  # the key was really used upstream
+    assert (
+        up.requests[-1].headers["authorization"] == f"Bearer {SECRETS[0]}"
+    )  # the key was really used upstream
     _no_secrets(httpx.get(gateway.url + "/ready").text + httpx.get(gateway.openai_base + "/models").text)
     _no_secrets(gateway.log())

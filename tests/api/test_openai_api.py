@@ -12,8 +12,14 @@ from tests.support.gateway import GatewayProcess
 from tests.support.specs import check_openai_stream, validate
 
 UPSTREAMS = ["gpt-test", "claude-test", "compat-test", "azure-test"]
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 @pytest.fixture
@@ -42,8 +48,12 @@ def test_plain_completion(
 @pytest.mark.parametrize("model", UPSTREAMS)
 def test_streaming_with_usage(gateway: GatewayProcess, up: FakeUpstream, model: str) -> None:
     up.push(Reply(text="one two three four", input_tokens=7, output_tokens=4))
-    body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "count"}]}  # fmt: skip
+    body = {
+        "model": model,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "count"}],
+    }
     r = httpx.post(gateway.openai_base + "/chat/completions", json=body, timeout=10)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = check_openai_stream(r.content, include_usage=True)
@@ -60,35 +70,52 @@ def test_streaming_without_usage_has_no_usage_chunk(gateway: GatewayProcess, up:
 
 
 def test_sdk_streaming_iterates_text(client: openai.OpenAI, up: FakeUpstream) -> None:
-    stream = client.chat.completions.create(model="gpt-test", stream=True,
-                                            messages=[{"role": "user", "content": "stream me"}])  # fmt: skip
+    stream = client.chat.completions.create(
+        model="gpt-test", stream=True, messages=[{"role": "user", "content": "stream me"}]
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Echo: stream me"
 
 
 @pytest.mark.parametrize("model", UPSTREAMS)
 def test_tool_call_round_trip(client: openai.OpenAI, up: FakeUpstream, model: str) -> None:
     up.push(ToolReply(name="get_weather", arguments='{"city": "Paris"}'))
-    with client.chat.completions.stream(model=model, tools=[WEATHER_TOOL], tool_choice="auto",
-                                        messages=[{"role": "user", "content": "Weather in Paris?"}]) as s:  # fmt: skip
+    with client.chat.completions.stream(
+        model=model,
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    ) as s:
         final = s.get_final_completion()
     call = final.choices[0].message.tool_calls[0]
     assert final.choices[0].finish_reason == "tool_calls"
     assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "Paris"}')
     # Send the tool result back; the upstream sees it in its own format.
     up.push(Reply(text="It is sunny."))
-    r = client.chat.completions.create(model=model, tools=[WEATHER_TOOL], messages=[
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [call.model_dump(exclude={"parsed_arguments"})]},
-        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"},
-    ])  # fmt: skip
+    r = client.chat.completions.create(
+        model=model,
+        tools=[WEATHER_TOOL],
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call.model_dump(exclude={"parsed_arguments"})],
+            },
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"},
+        ],
+    )
     assert r.choices[0].message.content == "It is sunny."
     sent = up.requests[-1].body
     assert sent is not None
     if model == "claude-test":
         blocks = sent["messages"][-1]["content"]
         assert blocks[0]["type"] == "tool_result" and blocks[0]["tool_use_id"] == call.id
-        assert sent["messages"][-2]["content"][0] == {"type": "tool_use", "id": call.id, "name": "get_weather",
-                                                      "input": {"city": "Paris"}}  # fmt: skip
+        assert sent["messages"][-2]["content"][0] == {
+            "type": "tool_use",
+            "id": call.id,
+            "name": "get_weather",
+            "input": {"city": "Paris"},
+        }
     else:
         assert sent["messages"][-1] == {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24C"}
 
@@ -99,8 +126,9 @@ def test_parallel_tool_calls_non_streaming(client: openai.OpenAI, up: FakeUpstre
             name="get_weather", arguments='{"city": "Paris"}', more=(("get_weather", '{"city": "Oslo"}'),)
         )
     )
-    r = client.chat.completions.create(model="claude-test", tools=[WEATHER_TOOL],
-                                       messages=[{"role": "user", "content": "Paris and Oslo?"}])  # fmt: skip
+    r = client.chat.completions.create(
+        model="claude-test", tools=[WEATHER_TOOL], messages=[{"role": "user", "content": "Paris and Oslo?"}]
+    )
     calls = r.choices[0].message.tool_calls
     assert [c.function.arguments for c in calls] == ['{"city":"Paris"}', '{"city":"Oslo"}']
     assert len({c.id for c in calls}) == 2
@@ -109,15 +137,30 @@ def test_parallel_tool_calls_non_streaming(client: openai.OpenAI, up: FakeUpstre
 def test_image_parts_and_params_reach_upstream(client: openai.OpenAI, up: FakeUpstream) -> None:
     image = "data:image/png;base64,iVBORw0KGgo="
     client.chat.completions.create(
-        model="claude-test", temperature=0.3, top_p=0.9, max_tokens=50, stop=["END"], user="u-42",
-        messages=[{"role": "developer", "content": "Rules."},
-                  {"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                               {"type": "image_url", "image_url": {"url": image}}]}])  # fmt: skip
+        model="claude-test",
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=50,
+        stop=["END"],
+        user="u-42",
+        messages=[
+            {"role": "developer", "content": "Rules."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+            },
+        ],
+    )
     sent = up.requests[-1].body
     assert sent is not None
     assert sent["system"] == "Rules."
-    assert sent["messages"][0]["content"][1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                                              "data": "iVBORw0KGgo="}}  # fmt: skip
+    assert sent["messages"][0]["content"][1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+    }
     assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["stop_sequences"]) == (
         0.3,
         0.9,
@@ -128,8 +171,12 @@ def test_image_parts_and_params_reach_upstream(client: openai.OpenAI, up: FakeUp
 
 
 def test_max_completion_tokens_and_response_format(client: openai.OpenAI, up: FakeUpstream) -> None:
-    r = client.chat.completions.create(model="gpt-test", max_completion_tokens=2, response_format={"type": "json_object"},
-                                       messages=[{"role": "user", "content": "a b c d e"}])  # fmt: skip
+    r = client.chat.completions.create(
+        model="gpt-test",
+        max_completion_tokens=2,
+        response_format={"type": "json_object"},
+        messages=[{"role": "user", "content": "a b c d e"}],
+    )
     assert r.choices[0].finish_reason == "length"
     sent = up.requests[-1].body
     assert sent is not None

@@ -12,52 +12,129 @@ from tests.fakes.upstream import FakeUpstream, Reply, ToolReply
 from tests.support.gateway import GatewayProcess
 from tests.support.specs import validate
 
-OPENAI_TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look up a word",
-               "parameters": {"type": "object", "properties": {"word": {"type": "string"}}}}}  # fmt: skip
-ANTHROPIC_TOOL = {"name": "lookup", "description": "Look up a word",
-                  "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}}}  # fmt: skip
+OPENAI_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Look up a word",
+        "parameters": {"type": "object", "properties": {"word": {"type": "string"}}},
+    },
+}
+ANTHROPIC_TOOL = {
+    "name": "lookup",
+    "description": "Look up a word",
+    "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}},
+}
 
 
 def _conversations(client_api: str) -> list[dict]:
     """Requests that exercise every message kind, in the client's own format."""
     if client_api == "openai":
         return [
-            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
-             "temperature": 0.5, "max_tokens": 20, "stop": ["\n\n"], "user": "end-user-1"},
-            {"messages": [{"role": "user", "content": [{"type": "text", "text": "see"},
-                                                        {"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}}]}]},
-            {"tools": [OPENAI_TOOL], "tool_choice": {"type": "function", "function": {"name": "lookup"}},
-             "parallel_tool_calls": False,
-             "messages": [{"role": "user", "content": "define cat"},
-                          {"role": "assistant", "content": None, "tool_calls": [
-                              {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"word":"cat"}'}}]},
-                          {"role": "tool", "tool_call_id": "call_1", "content": "a small feline"}]},
-        ]  # fmt: skip
+            {
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+                "temperature": 0.5,
+                "max_tokens": 20,
+                "stop": ["\n\n"],
+                "user": "end-user-1",
+            },
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "see"},
+                            {"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}},
+                        ],
+                    }
+                ]
+            },
+            {
+                "tools": [OPENAI_TOOL],
+                "tool_choice": {"type": "function", "function": {"name": "lookup"}},
+                "parallel_tool_calls": False,
+                "messages": [
+                    {"role": "user", "content": "define cat"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"word":"cat"}'},
+                            }
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "call_1", "content": "a small feline"},
+                ],
+            },
+        ]
     return [
         # temperature is deprecated in the SDK 2.x signature but still on the wire: send it raw.
-        {"system": "Be brief.", "messages": [{"role": "user", "content": "hi"}], "extra_body": {"temperature": 0.5, "top_k": 5},
-         "stop_sequences": ["\n\n"], "metadata": {"user_id": "end-user-1"}},
-        {"messages": [{"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "image", "source": {
-            "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]},
-        {"tools": [ANTHROPIC_TOOL], "tool_choice": {"type": "tool", "name": "lookup", "disable_parallel_tool_use": True},
-         "messages": [{"role": "user", "content": "define cat"},
-                      {"role": "assistant", "content": [{"type": "text", "text": "Looking."},
-                                                        {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"word": "cat"}}]},
-                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a small feline"},
-                                                   {"type": "text", "text": "thanks"}]}]},
-    ]  # fmt: skip
+        {
+            "system": "Be brief.",
+            "messages": [{"role": "user", "content": "hi"}],
+            "extra_body": {"temperature": 0.5, "top_k": 5},
+            "stop_sequences": ["\n\n"],
+            "metadata": {"user_id": "end-user-1"},
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "see"},
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                        },
+                    ],
+                }
+            ]
+        },
+        {
+            "tools": [ANTHROPIC_TOOL],
+            "tool_choice": {"type": "tool", "name": "lookup", "disable_parallel_tool_use": True},
+            "messages": [
+                {"role": "user", "content": "define cat"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "Looking."},
+                        {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"word": "cat"}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "a small feline"},
+                        {"type": "text", "text": "thanks"},
+                    ],
+                },
+            ],
+        },
+    ]
 
 
 def _call(gateway: GatewayProcess, client_api: str, model: str, req: dict, stream: bool) -> None:
     if client_api == "openai":
-        oc = openai.OpenAI(base_url=gateway.openai_base, api_key="client-key", max_retries=0,
-                           default_headers={"x-client-secret-header": "leak-me-not"})  # fmt: skip
+        oc = openai.OpenAI(
+            base_url=gateway.openai_base,
+            api_key="client-key",
+            max_retries=0,
+            default_headers={"x-client-secret-header": "leak-me-not"},
+        )
         r = oc.chat.completions.create(model=model, stream=stream, **req)
         if stream:
             list(r)
     else:
-        ac = anthropic.Anthropic(base_url=gateway.url, api_key="client-key", max_retries=0,
-                                 default_headers={"x-client-secret-header": "leak-me-not"})  # fmt: skip
+        ac = anthropic.Anthropic(
+            base_url=gateway.url,
+            api_key="client-key",
+            max_retries=0,
+            default_headers={"x-client-secret-header": "leak-me-not"},
+        )
         if stream:
             with ac.messages.stream(model=model, max_tokens=30, **req) as s:
                 s.get_final_message()
@@ -68,8 +145,9 @@ def _call(gateway: GatewayProcess, client_api: str, model: str, req: dict, strea
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("client_api", ["openai", "anthropic"])
 @pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
-def test_upstream_requests_match_the_spec(gateway: GatewayProcess, up: FakeUpstream, client_api: str, model: str,
-                                          stream: bool) -> None:  # fmt: skip
+def test_upstream_requests_match_the_spec(
+    gateway: GatewayProcess, up: FakeUpstream, client_api: str, model: str, stream: bool
+) -> None:
     for req in _conversations(client_api):
         up.push(Reply(text="ok"))
         _call(gateway, client_api, model, req, stream)
@@ -86,7 +164,9 @@ def test_upstream_requests_match_the_spec(gateway: GatewayProcess, up: FakeUpstr
                 assert rec.body["stream_options"] == {"include_usage": True}
         else:
             assert rec.path == "/v1/messages"
-            assert rec.headers["x-api-key"] == ANTHROPIC_KEY and rec.headers["anthropic-version"] == "2023-06-01"
+            assert (
+                rec.headers["x-api-key"] == ANTHROPIC_KEY and rec.headers["anthropic-version"] == "2023-06-01"
+            )
             validate("anthropic", "CreateMessageParams", rec.body)  # strict: additionalProperties false
 
 
@@ -96,7 +176,12 @@ def test_tool_choice_translation_to_anthropic(gateway: GatewayProcess, up: FakeU
     body = up.requests[-1].body
     assert body is not None
     assert body["tool_choice"] == {"type": "tool", "name": "lookup", "disable_parallel_tool_use": True}
-    assert body["messages"][1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "lookup", "input": {"word": "cat"}}
+    assert body["messages"][1]["content"][0] == {
+        "type": "tool_use",
+        "id": "call_1",
+        "name": "lookup",
+        "input": {"word": "cat"},
+    }
     assert body["messages"][2]["content"][0]["type"] == "tool_result"
 
 

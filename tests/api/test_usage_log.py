@@ -60,23 +60,52 @@ async def _one(client: httpx.AsyncClient, kind: str, i: int) -> tuple[str, dict[
     """Send one request of a kind; return its request id and what its usage row must say."""
     words = " ".join(f"w{j}" for j in range(1 + i % 7))
     n = len(words.split())
-    ok = {"status": 200, "error_type": None, "input_tokens": n, "output_tokens": n + 1}  # the fake echoes "Echo: " + prompt
+    ok = {
+        "status": 200,
+        "error_type": None,
+        "input_tokens": n,
+        "output_tokens": n + 1,
+    }  # the fake echoes "Echo: " + prompt
     if kind == "openai":
-        r = await client.post("/v1/chat/completions", json={"model": "gpt-test", "messages": [{"role": "user", "content": words}]})
+        r = await client.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-test", "messages": [{"role": "user", "content": words}]},
+        )
         want = {**ok, "api_format": "openai", "stream": False, "public_model": "gpt-test"}
     elif kind == "openai-stream":
-        r = await client.post("/v1/chat/completions", json={"model": "claude-test", "stream": True,
-                                                            "messages": [{"role": "user", "content": words}]})  # fmt: skip
+        r = await client.post(
+            "/v1/chat/completions",
+            json={"model": "claude-test", "stream": True, "messages": [{"role": "user", "content": words}]},
+        )
         want = {**ok, "api_format": "openai", "stream": True, "public_model": "claude-test"}
     elif kind == "anthropic-stream":
-        r = await client.post("/v1/messages", json={"model": "gpt-test", "max_tokens": 50, "stream": True,
-                                                    "messages": [{"role": "user", "content": words}]})  # fmt: skip
+        r = await client.post(
+            "/v1/messages",
+            json={
+                "model": "gpt-test",
+                "max_tokens": 50,
+                "stream": True,
+                "messages": [{"role": "user", "content": words}],
+            },
+        )
         want = {**ok, "api_format": "anthropic", "stream": True, "public_model": "gpt-test"}
     elif kind == "unknown-model":
-        r = await client.post("/v1/messages", json={"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
-        want = {"status": 404, "error_type": "not_found", "input_tokens": 0, "output_tokens": 0, "public_model": "nope"}
+        r = await client.post(
+            "/v1/messages",
+            json={"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
+        want = {
+            "status": 404,
+            "error_type": "not_found",
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "public_model": "nope",
+        }
     elif kind == "refused":
-        r = await client.post("/v1/chat/completions", json={"model": "down-test", "messages": [{"role": "user", "content": "x"}]})
+        r = await client.post(
+            "/v1/chat/completions",
+            json={"model": "down-test", "messages": [{"role": "user", "content": "x"}]},
+        )
         want = {"status": 502, "error_type": "upstream", "provider": "openai-compatible"}
     else:  # invalid
         r = await client.post("/v1/chat/completions", json={"model": "gpt-test", "messages": []})
@@ -108,7 +137,9 @@ def test_one_row_per_request_under_concurrency(up: FakeUpstream, tmp_path: Path,
         assert row["latency_ms"] > 0
         if row["status"] == 200:
             assert row["ttft_ms"] is not None and 0 < row["ttft_ms"] <= row["latency_ms"]
-            assert row["cost_usd"] == pytest.approx((row["input_tokens"] * 2.0 + row["output_tokens"] * 10.0) / 1e6)
+            assert row["cost_usd"] == pytest.approx(
+                (row["input_tokens"] * 2.0 + row["output_tokens"] * 10.0) / 1e6
+            )
             assert row["answer"].startswith("Echo: ") and "w0" in row["prompt"]
 
 
@@ -120,10 +151,19 @@ def test_sigterm_mid_load_loses_no_row(up: FakeUpstream, tmp_path: Path) -> None
     with GatewayProcess(tmp_path, {"database": database, "models": standard_models(up)}, env=KEY_ENV) as gw:
 
         async def run() -> list[str]:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=30, limits=httpx.Limits(max_connections=n)) as c:
+            async with httpx.AsyncClient(
+                base_url=gw.url, timeout=30, limits=httpx.Limits(max_connections=n)
+            ) as c:
+
                 async def one() -> str:
-                    r = await c.post("/v1/chat/completions", json={"model": "gpt-test", "stream": True,
-                                                                    "messages": [{"role": "user", "content": "x"}]})  # fmt: skip
+                    r = await c.post(
+                        "/v1/chat/completions",
+                        json={
+                            "model": "gpt-test",
+                            "stream": True,
+                            "messages": [{"role": "user", "content": "x"}],
+                        },
+                    )
                     assert r.text.endswith("data: [DONE]\n\n")  # graceful: in-flight streams finish
                     return r.headers["x-request-id"]
 
@@ -139,4 +179,6 @@ def test_sigterm_mid_load_loses_no_row(up: FakeUpstream, tmp_path: Path) -> None
         assert gw.stop() == 0 and time.monotonic() - started < 30
     rows = _rows(database)
     assert set(rows) == set(ids) and len(ids) == n
-    assert all(r["status"] == 200 and r["error_type"] is None and r["output_tokens"] == 10 for r in rows.values())
+    assert all(
+        r["status"] == 200 and r["error_type"] is None and r["output_tokens"] == 10 for r in rows.values()
+    )

@@ -11,13 +11,21 @@ import pytest
 MODEL = {"name": "m1", "provider": "openai", "model": "gpt-4o"}
 
 
-def _serve(tmp_path: Path, config_text: str | None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    tmp_path: Path, config_text: str | None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, "-m", "multimodel.cli", "serve", "--port", "0"]
     if config_text is not None:
         (tmp_path / "c.yaml").write_text(config_text)
         args += ["--config", str(tmp_path / "c.yaml")]
-    return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})})  # fmt: skip
+    return subprocess.run(
+        args,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
 
 
 @pytest.mark.parametrize(
@@ -26,8 +34,10 @@ def _serve(tmp_path: Path, config_text: str | None, env: dict[str, str] | None =
         ("models:\n  - {name: m1, provider: openia, model: x}\n", ["'m1'", "'provider'", "openia"]),
         ("models:\n  - {name: m1, provider: openai}\n", ["'m1'", "'model'"]),
         ("models:\n  - {provider: openai, model: x}\n", ["models[0]", "'name'"]),
-        ("models:\n  - {name: m1, provider: openai, model: x, api_key_env: NOT_SET_ANYWHERE}\n",
-         ["'m1'", "'api_key_env'", "NOT_SET_ANYWHERE"]),
+        (
+            "models:\n  - {name: m1, provider: openai, model: x, api_key_env: NOT_SET_ANYWHERE}\n",
+            ["'m1'", "'api_key_env'", "NOT_SET_ANYWHERE"],
+        ),
         ("models:\n  - {name: m1, provider: openai-compatible, model: x}\n", ["'m1'", "'api_base'"]),
         ("models:\n  - {name: m1, provider: openai, model: x, price: 3}\n", ["'m1'", "'price'"]),
         ("models:\n  - {name: m1, provider: inhouse, model: /no/such/dir}\n", ["'m1'", "/no/such/dir"]),
@@ -47,8 +57,12 @@ def test_config_error_is_one_clear_line(tmp_path: Path, config: str, expected: l
 
 
 def test_unreadable_config_file(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "multimodel.cli", "serve", "--config", str(tmp_path / "missing.yaml")],
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "multimodel.cli", "serve", "--config", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "cannot read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 

@@ -26,15 +26,33 @@ def test_documented_plugin_installs_and_serves(tmp_path: Path) -> None:
     (src / "multimodel_reverse" / "__init__.py").write_text(_blocks("python")[0])
     (src / "pyproject.toml").write_text(_blocks("toml")[0])
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(src)], check=True)  # fmt: skip
-    config = {"database": f"sqlite:///{tmp_path / 'u.db'}",
-              "models": [{"name": "backwards", "provider": "reverse", "model": "reverse-v1"}]}  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+    )
+    config = {
+        "database": f"sqlite:///{tmp_path / 'u.db'}",
+        "models": [{"name": "backwards", "provider": "reverse", "model": "reverse-v1"}],
+    }
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     with GatewayProcess(tmp_path, config, env=env) as gw:
         client = openai.OpenAI(base_url=gw.openai_base, api_key="k", max_retries=0)
-        r = client.chat.completions.create(model="backwards", messages=[{"role": "user", "content": "one two three"}])
+        r = client.chat.completions.create(
+            model="backwards", messages=[{"role": "user", "content": "one two three"}]
+        )
         assert r.choices[0].message.content == "three two one "
-        stream = client.chat.completions.create(model="backwards", stream=True,
-                                                messages=[{"role": "user", "content": "a b"}])  # fmt: skip
+        stream = client.chat.completions.create(
+            model="backwards", stream=True, messages=[{"role": "user", "content": "a b"}]
+        )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "b a "

@@ -41,10 +41,23 @@ class GatewayProcess:
     def __enter__(self) -> GatewayProcess:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "multimodel.cli", "serve", "--config", str(self.config_path),
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=self.workdir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "multimodel.cli",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
