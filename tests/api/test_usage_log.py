@@ -182,3 +182,22 @@ def test_sigterm_mid_load_loses_no_row(up: FakeUpstream, tmp_path: Path) -> None
     assert all(
         r["status"] == 200 and r["error_type"] is None and r["output_tokens"] == 10 for r in rows.values()
     )
+
+
+def test_client_disconnect_mid_stream_closes_upstream_and_is_logged(up: FakeUpstream, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'usage.db'}"
+    up.push(Reply(text=" ".join(["tok"] * 50), chunk_delay=0.1))
+    with GatewayProcess(tmp_path, {"database": database, "models": standard_models(up)}, env=KEY_ENV) as gw:
+        body = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        with httpx.stream("POST", gw.openai_base + "/chat/completions", json=body, timeout=10) as r:
+            request_id = r.headers["x-request-id"]
+            chunks = r.iter_bytes()
+            next(chunks), next(chunks)
+        deadline = time.monotonic() + 5
+        while up.disconnects == 0 and time.monotonic() < deadline:  # the gateway hangs up on the upstream too
+            time.sleep(0.05)
+        assert up.disconnects == 1
+        assert gw.stop() == 0
+    row = _rows(database)[request_id]
+    assert row["status"] == 200 and row["error_type"] == "client_disconnected"
+    assert row["output_tokens"] == 0 and row["answer"].startswith("tok")  # what the client got before it left
