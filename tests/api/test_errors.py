@@ -3,6 +3,8 @@ never a provider key."""
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -233,3 +235,18 @@ def test_no_provider_key_in_any_response_or_log(
     )  # the key was really used upstream
     _no_secrets(httpx.get(gateway.url + "/ready").text + httpx.get(gateway.openai_base + "/models").text)
     _no_secrets(gateway.log())
+
+
+@pytest.mark.parametrize(
+    "behaviour", [Fail(status=500), Fail(status=429, retry_after="1"), Malformed(), Hang(seconds=3)]
+)
+def test_each_failure_costs_exactly_one_upstream_call(
+    oc: openai.OpenAI, up: FakeUpstream, behaviour: object
+) -> None:
+    """The gateway itself never retries behind the caller's back (retries are the caller's or a
+    configured policy's decision), so a failed call is never made twice by accident."""
+    up.push(behaviour)  # type: ignore[arg-type]
+    with pytest.raises(openai.APIStatusError):
+        oc.chat.completions.create(model="slow-test", messages=USER, timeout=20)  # type: ignore[arg-type]
+    time.sleep(0.2)
+    assert up.calls == 1

@@ -17,9 +17,16 @@ from tests.support.gateway import GatewayProcess
 
 def _cli(tmp_path: Path, up: FakeUpstream, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "multimodel.yaml"
-    config.write_text(yaml.safe_dump({"database": f"sqlite:///{tmp_path / 'u.db'}", "models": standard_models(up)}))
-    return subprocess.run([sys.executable, "-m", "multimodel.cli", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **KEY_ENV})
+    config.write_text(
+        yaml.safe_dump({"database": f"sqlite:///{tmp_path / 'u.db'}", "models": standard_models(up)})
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "multimodel.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **KEY_ENV},
+    )
 
 
 def test_models_lists_reachability(tmp_path: Path, up: FakeUpstream) -> None:
@@ -57,15 +64,19 @@ def test_database_outage_never_fails_a_model_call(tmp_path: Path, up: FakeUpstre
     import sqlite3
 
     db = tmp_path / "usage.db"
-    with GatewayProcess(tmp_path, {"database": f"sqlite:///{db}", "models": standard_models(up)}, env=KEY_ENV) as gw:
+    with GatewayProcess(
+        tmp_path, {"database": f"sqlite:///{db}", "models": standard_models(up)}, env=KEY_ENV
+    ) as gw:
         lock = sqlite3.connect(db, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")  # the database is now unwritable for everyone else
         try:
             assert httpx.get(gw.url + "/ready").status_code == 503
             ids = []
             for i in range(5):
-                r = httpx.post(gw.openai_base + "/chat/completions",
-                               json={"model": "gpt-test", "messages": [{"role": "user", "content": f"m{i}"}]})
+                r = httpx.post(
+                    gw.openai_base + "/chat/completions",
+                    json={"model": "gpt-test", "messages": [{"role": "user", "content": f"m{i}"}]},
+                )
                 assert r.status_code == 200
                 ids.append(r.headers["x-request-id"])
         finally:

@@ -24,10 +24,15 @@ def free_port() -> int:
 class GatewayProcess:
     """`with GatewayProcess(tmp_path, config) as gw:` -> gw.url, gw.openai_base, gw.stop()."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any] | None, env: dict[str, str] | None = None
+    ) -> None:
+        """config None: no config file at all, so the gateway runs on its embedded defaults."""
         self.workdir = workdir
-        self.config_path = workdir / "multimodel.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
+        self.config_path: Path | None = None
+        if config is not None:
+            self.config_path = workdir / "multimodel.yaml"
+            self.config_path.write_text(yaml.safe_dump(config))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
@@ -40,14 +45,14 @@ class GatewayProcess:
 
     def __enter__(self) -> GatewayProcess:
         self._log = self.log_path.open("wb")
+        config = ["--config", str(self.config_path)] if self.config_path else []
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "multimodel.cli",
                 "serve",
-                "--config",
-                str(self.config_path),
+                *config,
                 "--port",
                 str(self.port),
                 "--log-level",

@@ -1,0 +1,292 @@
+"""The in-house provider, through the Provider interface, on a tiny random model built per session.
+
+The reference answers come from `transformers` itself (`generate`), not from our code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiohttp
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from multimodel.errors import ConfigError, GatewayError
+from multimodel.inhouse.tiny import make_tiny_model
+from multimodel.providers.base import ProviderContext
+from multimodel.providers.inhouse import InhouseProvider
+from multimodel.settings import ModelConfig, embedded_defaults
+from multimodel.types import (
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    TextDelta,
+    TextPart,
+    Tool,
+    Usage,
+)
+
+T = TypeVar("T")
+NAME = "house-test"
+WORKER = f"multimodel-inhouse:{NAME}"
+HELLO = [Message("user", [TextPart("Hello there, how are you?")])]
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A long context window so that a cancelled generation has far to go.
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", context=2048)
+
+
+def serve(model_dir: Path | str, scenario: Callable[[InhouseProvider], Awaitable[T]], name: str = NAME) -> T:
+    """Start a provider on `model_dir`, run `scenario` with it, close it."""
+
+    async def main() -> T:
+        async with aiohttp.ClientSession() as http:
+            provider = InhouseProvider(_config(name, model_dir), ProviderContext(http=http))
+            await provider.start()
+            try:
+                return await scenario(provider)
+            finally:
+                await provider.close()
+
+    return asyncio.run(main())
+
+
+def _config(name: str, model_dir: Path | str) -> ModelConfig:
+    return ModelConfig(name=name, provider="inhouse", model=str(model_dir))
+
+
+async def events(provider: InhouseProvider, **kw: Any) -> list[Any]:
+    kw.setdefault("messages", HELLO)
+    return [ev async for ev in provider.stream(ChatRequest(model=NAME, **kw))]
+
+
+def collect(evs: list[Any]) -> ChatResult:
+    result = ChatResult()
+    for ev in evs:
+        result.add(ev)
+    return result
+
+
+def reference_greedy(
+    model_dir: Path, messages: list[dict[str, str]], max_new_tokens: int
+) -> tuple[list[int], list[int], str]:
+    """Prompt ids, generated ids and their text, by transformers' own greedy `generate`."""
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    out = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[0, len(ids) :].tolist()
+    return ids, new, tok.decode(new, skip_special_tokens=True)
+
+
+# --- chat ----------------------------------------------------------------------------------------
+
+
+def test_stream_equals_greedy_decode_and_counts_tokens(tiny_dir: Path) -> None:
+    prompt, generated, text = reference_greedy(tiny_dir, [{"role": "user", "content": HELLO[0].text()}], 40)
+    evs = serve(tiny_dir, lambda p: events(p, temperature=0, max_tokens=40, stream=True))
+    deltas = [e.text for e in evs if isinstance(e, TextDelta)]
+    assert len(deltas) > 1  # streamed, not one piece
+    assert "".join(deltas) == text
+    assert evs[-2:] == [Usage(len(prompt), len(generated)), Finish("length")]
+
+
+def test_max_tokens_gives_length_and_exact_count(tiny_dir: Path) -> None:
+    result = collect(serve(tiny_dir, lambda p: events(p, temperature=0, max_tokens=5)))
+    assert result.finish == Finish("length")
+    assert result.usage.output_tokens == 5
+
+
+def test_stop_sequence_cuts_the_text(tiny_dir: Path) -> None:
+    full = collect(serve(tiny_dir, lambda p: events(p, temperature=0, max_tokens=40)))
+    # A 3-character stop from the middle of the answer (away from undecodable bytes).
+    start = next(i for i in range(6, len(full.text) - 3) if "\ufffd" not in full.text[i : i + 3])
+    stop = full.text[start : start + 3]
+    cut = collect(
+        serve(tiny_dir, lambda p: events(p, temperature=0, max_tokens=40, stop=["never-seen", stop]))
+    )
+    assert cut.text == full.text[: full.text.index(stop)]
+    assert cut.finish == Finish("stop_sequence", stop_sequence=stop)
+    assert 0 < cut.usage.output_tokens < full.usage.output_tokens
+
+
+def test_same_seed_same_text(tiny_dir: Path) -> None:
+    async def three(p: InhouseProvider) -> list[str]:
+        kw: dict[str, Any] = {"temperature": 1.0, "top_p": 0.9, "top_k": 50, "max_tokens": 30}
+        return [collect(await events(p, seed=s, **kw)).text for s in (7, 7, 8)]
+
+    a, b, c = serve(tiny_dir, three)
+    assert a == b
+    assert a != c
+
+
+def test_concurrent_requests_both_complete(tiny_dir: Path) -> None:
+    async def both(p: InhouseProvider) -> tuple[list[Any], list[Any], list[Any]]:
+        alone = await events(p, temperature=0, max_tokens=20)
+        x, y = await asyncio.gather(*(events(p, temperature=0, max_tokens=20) for _ in range(2)))
+        return alone, x, y
+
+    alone, x, y = serve(tiny_dir, both)
+    assert collect(x) == collect(alone) == collect(y)
+
+
+def test_tools_and_images_are_rejected(tiny_dir: Path) -> None:
+    async def attempts(p: InhouseProvider) -> list[GatewayError]:
+        errors = []
+        image = [Message("user", [TextPart("what is this?"), ImagePart("data:image/png;base64,AAAA")])]
+        for kw in ({"tools": [Tool("get_weather")]}, {"messages": image}):
+            with pytest.raises(GatewayError) as e:
+                await events(p, **kw)
+            errors.append(e.value)
+        return errors
+
+    tools, images = serve(tiny_dir, attempts)
+    assert (tools.kind, tools.param, tools.message) == (
+        "invalid_request",
+        "tools",
+        f"model {NAME!r} does not support tools",
+    )
+    assert (images.kind, images.param) == ("invalid_request", "messages")
+
+
+def test_prompt_longer_than_context_is_invalid(tiny_dir: Path) -> None:
+    async def attempt(p: InhouseProvider) -> GatewayError:
+        with pytest.raises(GatewayError) as e:
+            await events(p, messages=[Message("user", [TextPart("to be or not " * 1000)])])
+        return e.value
+
+    error = serve(tiny_dir, attempt)
+    assert (error.kind, error.param) == ("invalid_request", "messages")
+    assert "2048" in error.message
+
+
+def test_cancelled_consumer_stops_generation(tiny_dir: Path) -> None:
+    async def scenario(p: InhouseProvider) -> tuple[float, float, ChatResult]:
+        started = time.monotonic()
+        await events(p, temperature=0, max_tokens=20)
+        per_token = (time.monotonic() - started) / 20
+
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async for ev in p.stream(ChatRequest(model=NAME, messages=HELLO, temperature=0, max_tokens=2000)):
+                if isinstance(ev, TextDelta):
+                    first.set()
+
+        task = asyncio.create_task(consume())
+        await first.wait()
+        task.cancel()
+        cancelled = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        while any(t.name == WORKER for t in threading.enumerate()):
+            await asyncio.sleep(0.005)
+        # The lock is free again: the next request is served.
+        return time.monotonic() - cancelled, per_token, collect(await events(p, temperature=0, max_tokens=3))
+
+    stopped_after, per_token, after = serve(tiny_dir, scenario)
+    # Running to max_tokens would take ~2000 tokens' time; stopping must take a handful.
+    assert stopped_after < max(50 * per_token, 0.25), (stopped_after, per_token)
+    assert after.usage.output_tokens == 3
+
+
+def test_closing_the_stream_early_stops_the_worker(tiny_dir: Path) -> None:
+    async def scenario(p: InhouseProvider) -> bool:
+        request = ChatRequest(model=NAME, messages=HELLO, temperature=0, max_tokens=2000)
+        stream = cast(AsyncGenerator[Event, None], p.stream(request))
+        async for ev in stream:
+            if isinstance(ev, TextDelta):
+                break
+        await stream.aclose()
+        for _ in range(200):
+            if not any(t.name == WORKER for t in threading.enumerate()):
+                return True
+            await asyncio.sleep(0.005)
+        return False
+
+    assert serve(tiny_dir, scenario)
+
+
+def test_without_chat_template_uses_role_lines(tiny_dir: Path, tmp_path: Path) -> None:
+    plain = make_tiny_model(tmp_path / "plain")
+    for f in plain.glob("chat_template*"):
+        f.unlink()
+    tok = AutoTokenizer.from_pretrained(plain)
+    assert not tok.chat_template
+    expected = len(tok("system: be brief\nuser: hi\nassistant:")["input_ids"])
+    messages = [Message("system", [TextPart("be brief")]), Message("user", [TextPart("hi")])]
+    result = collect(serve(plain, lambda p: events(p, messages=messages, max_tokens=4)))
+    assert result.usage == Usage(expected, 4)
+
+
+# --- embeddings ----------------------------------------------------------------------------------
+
+
+def test_embeddings(tiny_dir: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    hello_ids = tok("hello", add_special_tokens=False)["input_ids"]
+
+    async def scenario(p: InhouseProvider) -> Any:
+        texts = await p.embed(
+            EmbedRequest(model=NAME, inputs=["hello", "a much longer input, padded against"])
+        )
+        alone = await p.embed(EmbedRequest(model=NAME, inputs=["hello"]))
+        by_ids = await p.embed(EmbedRequest(model=NAME, inputs=[hello_ids]))
+        short = await p.embed(EmbedRequest(model=NAME, inputs=["hello"], dimensions=16))
+        with pytest.raises(GatewayError) as too_wide:
+            await p.embed(EmbedRequest(model=NAME, inputs=["hello"], dimensions=65))
+        return texts, alone, by_ids, short, too_wide.value
+
+    texts, alone, by_ids, short, too_wide = serve(tiny_dir, scenario)
+    assert [len(v) for v in texts.vectors] == [64, 64]
+    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-5) for v in texts.vectors)
+    assert texts.input_tokens == len(hello_ids) + len(tok("a much longer input, padded against")["input_ids"])
+    # Padding in a batch does not change a vector; token ids embed like their text.
+    assert texts.vectors[0] == pytest.approx(alone.vectors[0], abs=1e-5)
+    assert by_ids.vectors[0] == pytest.approx(alone.vectors[0], abs=1e-5)
+    assert len(short.vectors[0]) == 16
+    assert math.isclose(sum(x * x for x in short.vectors[0]), 1.0, rel_tol=1e-5)
+    assert (too_wide.kind, too_wide.param) == ("invalid_request", "dimensions")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def test_bad_directory_is_a_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+
+    async def scenario() -> str | None:
+        async with aiohttp.ClientSession() as http:
+            provider = InhouseProvider(_config(NAME, missing), ProviderContext(http=http))
+            with pytest.raises(ConfigError) as e:
+                await provider.start()
+            assert NAME in str(e.value) and str(missing) in str(e.value)
+            assert "\n" not in str(e.value)
+            return await provider.check()
+
+    assert asyncio.run(scenario()) == "no such directory"
+
+
+def test_shipped_house_tiny_answers() -> None:
+    config = embedded_defaults({}).model("house-tiny")
+    assert config is not None and config.provider == "inhouse"
+    messages = [Message("user", [TextPart("What news, my lord?")])]
+    result = collect(
+        serve(config.model, lambda p: events(p, messages=messages, max_tokens=30, seed=1), name="house-tiny")
+    )
+    assert result.text.strip()
+    assert result.finish.reason in ("stop", "length")
