@@ -19,6 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from multimodel.errors import ConfigError, GatewayError
+from multimodel.inhouse.decoding import IncrementalDecoder, StopMatcher
 from multimodel.inhouse.tiny import make_tiny_model
 from multimodel.providers.base import ProviderContext
 from multimodel.providers.inhouse import InhouseProvider
@@ -90,7 +91,7 @@ def reference_greedy(
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
     out = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)
     new = out[0, len(ids) :].tolist()
-    return ids, new, tok.decode(new, skip_special_tokens=True)
+    return ids, new, str(tok.decode(new, skip_special_tokens=True))
 
 
 # --- chat ----------------------------------------------------------------------------------------
@@ -142,6 +143,19 @@ def test_concurrent_requests_both_complete(tiny_dir: Path) -> None:
 
     alone, x, y = serve(tiny_dir, both)
     assert collect(x) == collect(alone) == collect(y)
+
+
+def test_a_slow_reader_does_not_hold_up_the_next_request(tiny_dir: Path) -> None:
+    async def scenario(p: InhouseProvider) -> tuple[ChatResult, ChatResult]:
+        request = ChatRequest(model=NAME, messages=HELLO, temperature=0, max_tokens=20)
+        slow = cast(AsyncGenerator[Event, None], p.stream(request))
+        first = await anext(slow)  # then not read while another request runs
+        other = collect(await asyncio.wait_for(events(p, temperature=0, max_tokens=20), timeout=10))
+        rest = [ev async for ev in slow]
+        return collect([first, *rest]), other
+
+    slow, other = serve(tiny_dir, scenario)
+    assert slow == other
 
 
 def test_tools_and_images_are_rejected(tiny_dir: Path) -> None:
@@ -231,6 +245,28 @@ def test_without_chat_template_uses_role_lines(tiny_dir: Path, tmp_path: Path) -
     messages = [Message("system", [TextPart("be brief")]), Message("user", [TextPart("hi")])]
     result = collect(serve(plain, lambda p: events(p, messages=messages, max_tokens=4)))
     assert result.usage == Usage(expected, 4)
+
+
+def test_incremental_decoding_keeps_multibyte_characters_whole(tiny_dir: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    text = "héllo ☃, 日本語 🙂!"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text)  # characters really are split over several byte tokens
+    decoder = IncrementalDecoder(tok)
+    pieces = [decoder.add(i) for i in ids] + [decoder.flush()]
+    assert "".join(pieces) == text
+    assert not any("\ufffd" in p for p in pieces)
+
+
+def test_a_stop_sequence_split_over_pieces_is_never_sent() -> None:
+    m = StopMatcher(["</end>", "STOP"])
+    assert m.feed("one </e") == ("one ", None)
+    assert m.feed("nd> two") == ("", "</end>")
+    # A false start is released once it can no longer become a stop sequence.
+    m = StopMatcher(["STOP"])
+    assert m.feed("a ST") == ("a ", None)
+    assert m.feed("ay") == ("STay", None)
+    assert m.feed("ST", final=True) == ("ST", None)
 
 
 # --- embeddings ----------------------------------------------------------------------------------

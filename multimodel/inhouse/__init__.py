@@ -1,0 +1,1 @@
+"""In-house models: building the tiny models the gateway ships and tests with."""
