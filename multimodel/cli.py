@@ -83,6 +83,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
                 host=host or s.host,
                 port=port if port is not None else s.port,
                 http="httptools",
+            proxy_headers=False,  # client addresses are not used; skip the per-request middleware
                 lifespan="on",
                 access_log=False,
                 log_level=log_level,
@@ -160,13 +161,13 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
             if system:
                 messages.insert(0, Message("system", [TextPart(system)]))
             usage = None
-            async for ev in route.provider.stream(
-                ChatRequest(model, messages, max_tokens=max_tokens, stream=True)
-            ):
-                if isinstance(ev, TextDelta):
-                    click.echo(ev.text, nl=False)
-                elif isinstance(ev, Usage):
-                    usage = ev
+            request = ChatRequest(model, messages, max_tokens=max_tokens, stream=True)
+            async for item in route.provider.stream(request):
+                for ev in item if isinstance(item, list) else (item,):
+                    if isinstance(ev, TextDelta):
+                        click.echo(ev.text, nl=False)
+                    elif isinstance(ev, Usage):
+                        usage = ev
             click.echo()
             await route.provider.close()
             return usage

@@ -16,7 +16,7 @@ from multimodel.errors import GatewayError, invalid
 from multimodel.gateway import Gateway
 from multimodel.routing.router import Route
 from multimodel.store.usage import UsageRow
-from multimodel.types import ChatRequest, ChatResult, Event, ImagePart, TextDelta, ToolCallStart
+from multimodel.types import ChatRequest, ChatResult, Event, Finish, ImagePart, TextDelta, ToolCallStart
 
 log = logging.getLogger("multimodel")
 
@@ -149,10 +149,11 @@ async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Respon
             )
         result = ChatResult()
         try:
-            async for ev in events:
-                if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
-                    ulog.first_token()
-                result.add(ev)
+            async for item in events:
+                for ev in item if isinstance(item, list) else (item,):
+                    if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
+                        ulog.first_token()
+                    result.add(ev)
         finally:
             await _aclose(events)
         ulog.done(route, result, 200, None, req)
@@ -185,25 +186,33 @@ async def _stream(
     req: ChatRequest,
     fmt: ClientFormat,
     request_id: str,
-    first: Event,
-    events: AsyncIterator[Event],
+    first: Event | list[Event],
+    events: AsyncIterator[Event | list[Event]],
 ) -> AsyncIterator[bytes]:
+    """Encode the provider's events for the client: one write per batch the provider yields (one
+    per upstream network read), so a burst of upstream chunks costs one send, not one each."""
     enc = fmt.encoder(request_id, req)
     result = ChatResult()
     error: str | None = "client_disconnected"  # until the stream ends one way or another
     try:
-        ev: Event | None = first
-        yield enc.start()
-        while ev is not None:
-            if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
-                ulog.first_token()
-            result.add(ev)
-            out = enc.event(ev)
+        out = enc.start()
+        item: Event | list[Event] | None = first
+        finished = False
+        while item is not None:
+            for ev in item if isinstance(item, list) else (item,):
+                if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
+                    ulog.first_token()
+                result.add(ev)
+                out += enc.event(ev)
+                finished = type(ev) is Finish  # by contract the last event of an answer
+            if finished:
+                break
             if out:
                 yield out
-            ev = await anext(events, None)
+                out = b""
+            item = await anext(events, None)
         error = None
-        yield enc.end()
+        yield out + enc.end()
     except GatewayError as err:
         # Headers are sent: end the stream with an error event in the caller's format.
         error = err.kind
@@ -217,7 +226,7 @@ async def _stream(
         ulog.done(route, result, 200, error, req)
 
 
-async def _aclose(events: AsyncIterator[Event]) -> None:
+async def _aclose(events: AsyncIterator[Event | list[Event]]) -> None:
     close: Callable[[], Any] | None = getattr(events, "aclose", None)
     if close is not None:
         try:

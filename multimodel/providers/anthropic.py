@@ -28,7 +28,7 @@ class AnthropicProvider(Provider):
         h.update(self.config.options.get("headers") or {})
         return h
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         body = wire.build_body(
             request,
             self.config.model,
@@ -39,13 +39,17 @@ class AnthropicProvider(Provider):
             self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from
         )
         if not request.stream:
-            for ev in wire.parse_response(await http.read_json(resp)):
-                yield ev
+            yield wire.parse_response(await http.read_json(resp))
             return
         parser = wire.EventParser()
-        async for name, data in http.iter_sse(resp):
-            for ev in parser.feed(name, http.sse_json(data)):
-                yield ev
+        async for batch in http.iter_sse(resp):
+            events: list[Event] = []
+            for name, data in batch:
+                events += parser.feed(name, http.sse_json(data))
+                if parser.done:
+                    break
+            if events:
+                yield events
             if parser.done:
                 return
         raise GatewayError("upstream", "upstream stream ended before message_stop")

@@ -1,9 +1,11 @@
 """The provider seam: one required method, `stream`.
 
 A provider turns a canonical `ChatRequest` into an upstream call and yields canonical
-events. When `request.stream` is false it may make a non-streaming upstream call and
-yield the whole answer as a few events; callers treat both the same way.
-Errors are raised as `GatewayError` (before or during the stream).
+events, ending with one `Finish`. It may yield a list of events instead of one: the HTTP
+providers yield what one network read brought, so the gateway answers with one write per
+read. When `request.stream` is false it may make a non-streaming upstream call and yield
+the whole answer at once; callers treat both the same way. Errors are raised as
+`GatewayError` (before or during the stream).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class Provider:
         """A config problem this provider can see before start-up (naming the field), or None."""
         return None
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         """Yield canonical events for one answer. Required."""
         raise NotImplementedError
 

@@ -96,35 +96,48 @@ async def read_json(resp: aiohttp.ClientResponse) -> Any:
             raise GatewayError("upstream", f"upstream connection broke ({e.__class__.__name__})") from None
 
 
-async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, bytes]]:
-    """Yield (event name, data) per server-sent event, by the WHATWG parsing rules the SDKs use."""
-    event: str | None = None
-    data: list[bytes] = []
+SSEEvent = tuple[str | None, bytes]  # (event name, data)
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[list[SSEEvent]]:
+    """Yield the server-sent events of each network read as one list, parsed by the WHATWG rules
+    the SDKs use. Batching per read lets the caller answer with one write per read, not per event."""
+    buffer = b""
     try:
-        async for raw in resp.content:
-            line = raw.rstrip(b"\r\n")
-            if not line:
-                if data:
-                    yield event, b"\n".join(data)
-                event, data = None, []
-                continue
-            if line.startswith(b":"):
-                continue
-            name, _, value = line.partition(b":")
-            if value.startswith(b" "):
-                value = value[1:]
-            if name == b"data":
-                data.append(value)
-            elif name == b"event":
-                event = value.decode()
-        if data:
-            yield event, b"\n".join(data)
+        async for data in resp.content.iter_any():
+            buffer += data
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            blocks = buffer.split(b"\n\n")
+            buffer = blocks.pop()  # an incomplete event waits for the next read
+            events = [e for e in map(_parse_event, blocks) if e is not None]
+            if events:
+                yield events
+        last = _parse_event(buffer)
+        if last is not None:
+            yield [last]
     except TimeoutError:
         raise GatewayError("timeout", "upstream stream stalled past its timeout") from None
     except aiohttp.ClientError as e:
         raise GatewayError("upstream", f"upstream stream broke ({e.__class__.__name__})") from None
     finally:
         resp.release()
+
+
+def _parse_event(block: bytes) -> SSEEvent | None:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode()
+    return (event, b"\n".join(data)) if data else None
 
 
 def sse_json(data: bytes) -> Any:

@@ -130,7 +130,7 @@ class InhouseProvider(Provider):
 
     # --- chat --------------------------------------------------------------------------------
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         self._validate(request)
         tokenizer, model = self._loaded()
         prompt_ids = self._prompt_ids(request)

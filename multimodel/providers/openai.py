@@ -39,7 +39,7 @@ class OpenAIProvider(Provider):
     def url(self, endpoint: str) -> tuple[str, dict[str, str] | None]:
         return f"{self.base}/{endpoint}", None
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         opts = self.config.options
         body = wire.build_body(
             request,
@@ -50,17 +50,19 @@ class OpenAIProvider(Provider):
         url, params = self.url("chat/completions")
         resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
         if not request.stream:
-            for ev in wire.parse_response(await http.read_json(resp)):
-                yield ev
+            yield wire.parse_response(await http.read_json(resp))
             return
         parser = wire.ChunkParser()
-        async for _, data in http.iter_sse(resp):
-            if data.startswith(b"[DONE]"):
-                break
-            for ev in parser.feed(http.sse_json(data)):
-                yield ev
-        for ev in parser.end():
-            yield ev
+        async for batch in http.iter_sse(resp):
+            events: list[Event] = []
+            for _, data in batch:
+                if data.startswith(b"[DONE]"):
+                    yield events + parser.end()
+                    return
+                events += parser.feed(http.sse_json(data))
+            if events:
+                yield events
+        yield parser.end()  # no [DONE]: tolerated, as the SDKs do, when the answer was finished
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         if not self.capabilities.embeddings and not self.config.options.get("embeddings"):
