@@ -32,10 +32,13 @@ def test_embedded_default_serves_the_house_model(tmp_path: Path) -> None:
         )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert text.strip()
+        emb = client.embeddings.create(model="house-tiny", input=["to be", "or not"])  # base64 on the wire
+        assert len(emb.data) == 2 and len(emb.data[0].embedding) == 128
+        assert abs(sum(x * x for x in emb.data[0].embedding) - 1) < 1e-4  # L2-normalised
         assert gw.stop() == 0
     with sqlite3.connect(tmp_path / "multimodel.db") as c:
         rows = c.execute("SELECT public_model, provider, status, output_tokens FROM usage").fetchall()
-    assert len(rows) == 1 and rows[0][:3] == ("house-tiny", "inhouse", 200) and 0 < rows[0][3] <= 24
+    assert len(rows) == 2 and rows[0][:3] == ("house-tiny", "inhouse", 200) and 0 < rows[0][3] <= 24
 
 
 def test_provider_keys_add_their_models(tmp_path: Path) -> None:
