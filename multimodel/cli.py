@@ -83,7 +83,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
                 host=host or s.host,
                 port=port if port is not None else s.port,
                 http="httptools",
-            proxy_headers=False,  # client addresses are not used; skip the per-request middleware
+                proxy_headers=False,  # client addresses are not used; skip the per-request middleware
                 lifespan="on",
                 access_log=False,
                 log_level=log_level,
