@@ -182,5 +182,14 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
         click.echo(f"[{usage.input_tokens} input tokens, {usage.output_tokens} output tokens]", err=True)
 
 
+def _add_inhouse_commands() -> None:
+    from multimodel.inhouse.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_inhouse_commands()
+
 if __name__ == "__main__":
     main()

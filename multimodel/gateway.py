@@ -39,7 +39,14 @@ class Gateway:
             ) from None
         self.writer.start()
         self.ctx.http = http.new_session()
-        await asyncio.gather(*(r.provider.start() for r in self.router.routes.values()))
+        # One at a time: loads are CPU-bound, and concurrent first imports of a library race.
+        for name, route in self.router.routes.items():
+            try:
+                await route.provider.start()
+            except ConfigError:
+                raise
+            except Exception as e:
+                raise ConfigError(f"model {name!r}: provider failed to start ({_first_line(e)})") from None
 
     async def close(self) -> None:
         if not self._started:
