@@ -143,7 +143,10 @@ def model_config(cfg: TrainConfig, vocab: int) -> DecoderConfig:
         from multimodel.inhouse.hf import decoder_config
 
         return decoder_config(json.loads((Path(cfg.init) / "config.json").read_text()), cfg.context)
-    return config_for(cfg.size, pad_vocab(vocab), cfg.context, **cfg.model_overrides)
+    overrides = dict(cfg.model_overrides)
+    # A larger embedding table than the tokenizer needs is allowed (e.g. GPT-2's padded 50304).
+    vocab = max(vocab, int(overrides.pop("vocab_size", 0)))
+    return config_for(cfg.size, pad_vocab(vocab), cfg.context, **overrides)
 
 
 def _check_memory(mc: DecoderConfig, cfg: TrainConfig, device: str) -> None:
@@ -223,6 +226,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         peak = peak_flops(device)
         progress = _progress(cfg, start, d)
         loss_value, tok_s, mfu = float("nan"), 0.0, None
+        skip, timed_steps, timed_s = min(10, (cfg.steps - start) // 5), 0, 0.0
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
             for group in optimizer.param_groups:
@@ -244,7 +248,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             optimizer.zero_grad(set_to_none=True)
             loss_value = _mean_across(loss_sum, d, device)
             dt = time.perf_counter() - t0
-            tok_s = tokens_per_step / dt
+            if step - start >= skip:  # steady state: the first steps carry compilation and warm-up
+                timed_steps, timed_s = timed_steps + 1, timed_s + dt
+            tok_s = tokens_per_step * timed_steps / timed_s if timed_steps else tokens_per_step / dt
             mfu = flops_per_token * tok_s / (peak * d.world) if peak else None
             record: dict[str, Any] = {"step": step + 1, "loss": loss_value, "tokens_per_s": tok_s}
             last = step + 1 == cfg.steps
