@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from multimodel.api import anthropic, health, openai
+from multimodel.api import anthropic, arena, feedback, health, leaderboard, openai
 from multimodel.errors import GatewayError
 from multimodel.gateway import Gateway
 
@@ -53,9 +53,18 @@ def create_app(gateway: Gateway) -> Starlette:
         return RedirectResponse("/v1/models")
 
     app = Starlette(
-        routes=[*openai.routes, *anthropic.routes, *health.routes, Route("/", root)],
+        routes=[
+            *openai.routes,
+            *anthropic.routes,
+            *feedback.routes,
+            *arena.routes,
+            *leaderboard.routes,
+            *health.routes,
+            Route("/", root),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.state.leaderboards = leaderboard.BoardCache()
     return app

@@ -1,4 +1,4 @@
-"""The `multimodel` command: serve · models · chat."""
+"""The `multimodel` command: serve · models · chat (+ the in-house and preference commands)."""
 
 from __future__ import annotations
 
@@ -189,7 +189,15 @@ def _add_inhouse_commands() -> None:
         main.add_command(command)
 
 
+def _add_preference_commands() -> None:
+    from multimodel.preference.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
 _add_inhouse_commands()
+_add_preference_commands()
 
 if __name__ == "__main__":
     main()

@@ -43,6 +43,7 @@ class GatewayError(Exception):
         param: str | None = None,
         status: int | None = None,
         retry_after: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: Kind = kind
@@ -50,6 +51,7 @@ class GatewayError(Exception):
         self.param = param
         self.status = status if status is not None else _STATUS[kind]
         self.retry_after = retry_after
+        self.code = code  # a machine-readable code where the kind's default does not fit
 
 
 def invalid(message: str, param: str | None = None) -> GatewayError:

@@ -1,4 +1,5 @@
-"""The gateway's long-lived state: settings, one HTTP session, the router, the usage-log writer."""
+"""The gateway's long-lived state: settings, one HTTP session, the router, the usage-log writer,
+and the preference standings kept fresh in the background."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 
 from multimodel.errors import ConfigError
+from multimodel.preference.live import LivePreferences, Standings
 from multimodel.providers import http
 from multimodel.providers.base import ProviderContext
 from multimodel.routing.router import Router
@@ -24,7 +26,19 @@ class Gateway:
         self.router = Router.build(settings, self.ctx)  # validates the config before anything starts
         self.engine = make_engine(settings.database)
         self.writer = UsageWriter(self.engine, max_queue=settings.log_queue_size)
+        pref, auto = settings.preference, self.router.auto
+        self.preferences = LivePreferences(
+            self.engine,
+            candidates=auto.candidates if auto else (),
+            rounds=pref.bootstrap_rounds,
+            interval_s=pref.refresh_seconds,
+            on_update=self._new_standings,
+        )
         self._started = False
+
+    def _new_standings(self, standings: Standings) -> None:
+        if self.router.auto is not None:
+            self.router.auto.update(standings.samples)
 
     async def start(self) -> None:
         """Open the database and load every provider. Idempotent; raises ConfigError with one line."""
@@ -38,6 +52,7 @@ class Gateway:
                 f"database {_safe_url(self.settings.database)}: cannot open it ({_first_line(e)})"
             ) from None
         self.writer.start()
+        self.preferences.start()
         self.ctx.http = http.new_session()
         # One at a time: loads are CPU-bound, and concurrent first imports of a library race.
         for name, route in self.router.routes.items():
@@ -52,6 +67,7 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        await self.preferences.close()
         await asyncio.gather(
             *(r.provider.close() for r in self.router.routes.values()), return_exceptions=True
         )

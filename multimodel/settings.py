@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from multimodel.errors import ConfigError
 DEFAULT_CONFIG_FILE = "multimodel.yaml"
 # The embedded default's in-house model (shipped in the repository, see models/).
 DEFAULT_INHOUSE_DIR = Path(__file__).resolve().parent.parent / "models" / "house-tiny"
+
+DEFAULT_REFRESH_S = 30.0  # how often the gateway re-reads the arena votes
 
 _KNOWN_PROVIDERS_HINT = "openai | anthropic | openai-compatible | inhouse (or an installed plugin)"
 
@@ -49,6 +52,31 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AutoSettings:
+    """The `auto` route: one candidate per request, by Thompson sampling over the arena ratings."""
+
+    name: str = "auto"
+    candidates: tuple[str, ...] = ()
+    floor: float = 0.05  # each candidate's minimum share of the picks
+    # Skip candidates whose price (input + output USD per million tokens) is above this; unpriced pass.
+    max_price_per_mtok: float | None = None
+    refresh_seconds: float = DEFAULT_REFRESH_S  # how often the ratings are re-read from the database
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceSettings:
+    arena_pool: tuple[str, ...] = ()  # the arena's models; parse() fills in every model when unset
+    auto: AutoSettings | None = None  # no `auto` route unless configured
+    votes_per_user_per_day: int = 200
+    max_battle_age_hours: float = 24.0
+    bootstrap_rounds: int = 1000
+
+    @property
+    def refresh_seconds(self) -> float:
+        return self.auto.refresh_seconds if self.auto is not None else DEFAULT_REFRESH_S
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     models: tuple[ModelConfig, ...]
     database: str = "sqlite:///multimodel.db"
@@ -58,6 +86,7 @@ class Settings:
     # Usage-log writer: the most rows held in memory while the database is slow or down.
     log_queue_size: int = 100_000
     source: str = "embedded defaults"
+    preference: PreferenceSettings = field(default_factory=PreferenceSettings)
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:
@@ -110,7 +139,15 @@ def embedded_defaults(env: dict[str, str]) -> Settings:
     return parse({"database": "sqlite:///multimodel.db", "models": models}, env, source="embedded defaults")
 
 
-_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size"}
+_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size", "preference"}
+_PREFERENCE_KEYS = {
+    "arena_pool",
+    "auto",
+    "votes_per_user_per_day",
+    "max_battle_age_hours",
+    "bootstrap_rounds",
+}
+_AUTO_KEYS = {"name", "candidates", "floor", "max_price_per_mtok", "refresh_seconds"}
 _MODEL_KEYS = {"name", "provider", "model", "api_base", "api_key_env", "price", "timeouts", "options"}
 
 
@@ -146,7 +183,124 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
         port=port,
         log_queue_size=int(raw.get("log_queue_size", 100_000)),
         source=source,
+        preference=_parse_preference(raw.get("preference"), models, source),
     )
+
+
+def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> PreferenceSettings:
+    if raw is None:
+        raw = {}
+    where = f"{source}: preference"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    unknown = set(raw) - _PREFERENCE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    by_name = {m.name: m for m in models}
+    pool = _model_list(raw, "arena_pool", by_name, where) if "arena_pool" in raw else tuple(by_name)
+    if "arena_pool" in raw and len(pool) < 2:
+        raise ConfigError(f"{where}: field 'arena_pool' needs at least two models")
+    defaults = PreferenceSettings()
+    if raw.get("max_battle_age_hours") == 0:
+        raise ConfigError(f"{where}: field 'max_battle_age_hours' must be above 0")
+    return PreferenceSettings(
+        arena_pool=pool,
+        auto=_parse_auto(raw["auto"], by_name, where) if raw.get("auto") is not None else None,
+        votes_per_user_per_day=int(
+            _number(raw, "votes_per_user_per_day", defaults.votes_per_user_per_day, 1, where, integer=True)
+        ),
+        max_battle_age_hours=_number(raw, "max_battle_age_hours", defaults.max_battle_age_hours, 0, where),
+        bootstrap_rounds=int(
+            _number(raw, "bootstrap_rounds", defaults.bootstrap_rounds, 1, where, integer=True)
+        ),
+    )
+
+
+def _parse_auto(raw: Any, by_name: dict[str, ModelConfig], where: str) -> AutoSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: field 'auto' must be a mapping")
+    unknown = set(raw) - _AUTO_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field 'auto.{sorted(unknown)[0]}'")
+    name = raw.get("name", "auto")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: field 'auto.name' must be a non-empty string")
+    if name in by_name:
+        raise ConfigError(f"{where}: field 'auto.name': {name!r} is already a model's name")
+    defaults = AutoSettings()
+    cap = raw.get("max_price_per_mtok")
+    if cap is not None:
+        cap = _number(raw, "max_price_per_mtok", 0.0, 0, where, label="auto.max_price_per_mtok")
+    auto = AutoSettings(
+        name=name,
+        candidates=_model_list(raw, "candidates", by_name, where, label="auto.candidates"),
+        floor=_number(raw, "floor", defaults.floor, 0, where, hi=1, label="auto.floor"),
+        max_price_per_mtok=cap,
+        refresh_seconds=_number(
+            raw, "refresh_seconds", defaults.refresh_seconds, 0, where, label="auto.refresh_seconds"
+        ),
+    )
+    eligible = auto_candidates(auto, by_name.values())
+    if not eligible:
+        raise ConfigError(
+            f"{where}: field 'auto.max_price_per_mtok': every candidate costs more than {cap} per million tokens"
+        )
+    if auto.floor * len(eligible) > 1:
+        raise ConfigError(
+            f"{where}: field 'auto.floor': {auto.floor} x {len(eligible)} candidates is more than 1"
+        )
+    if auto.refresh_seconds <= 0:
+        raise ConfigError(f"{where}: field 'auto.refresh_seconds' must be above 0")
+    return auto
+
+
+def auto_candidates(auto: AutoSettings, models: Iterable[ModelConfig]) -> tuple[str, ...]:
+    """The candidates within the price cap (input + output USD per million tokens; unpriced models pass)."""
+    price = {m.name: m.price for m in models}
+    if auto.max_price_per_mtok is None:
+        return auto.candidates
+    return tuple(
+        c
+        for c in auto.candidates
+        if (p := price.get(c)) is None or p.input_per_mtok + p.output_per_mtok <= auto.max_price_per_mtok
+    )
+
+
+def _model_list(
+    raw: dict[str, Any], key: str, by_name: dict[str, ModelConfig], where: str, label: str | None = None
+) -> tuple[str, ...]:
+    label = label or key
+    names = raw.get(key)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}: field {label!r} must be a non-empty list of model names")
+    for n in names:
+        if n not in by_name:
+            raise ConfigError(f"{where}: field {label!r}: unknown model {n!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: field {label!r} lists a model twice")
+    return tuple(names)
+
+
+def _number(
+    raw: dict[str, Any],
+    key: str,
+    default: float,
+    lo: float,
+    where: str,
+    *,
+    hi: float | None = None,
+    integer: bool = False,
+    label: str | None = None,
+) -> float:
+    label = label or key
+    v = raw.get(key, default)
+    kind = "an integer" if integer else "a number"
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+        raise ConfigError(f"{where}: field {label!r} must be {kind}")
+    if v < lo or (hi is not None and v > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ConfigError(f"{where}: field {label!r} must be {kind} {bound}")
+    return float(v)
 
 
 def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfig:

@@ -99,6 +99,7 @@ class _Log:
         )
 
     def route(self, route: Route, stream: bool) -> None:
+        self.row.public_model = route.config.name
         self.row.provider = route.config.provider
         self.row.upstream_model = route.config.model
         self.row.stream = stream
@@ -139,16 +140,40 @@ class _Log:
 
 
 async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Response:
-    request_id = new_request_id()
-    ulog = _Log(gw, fmt.name, "chat", request_id)
-    req: ChatRequest | None = None
-    route: Route | None = None
+    """Answer a client's chat request in its own format."""
+    return await _answer(gw, fmt, _Log(gw, fmt.name, "chat", new_request_id()), request=request)
+
+
+async def serve_prepared(
+    gw: Gateway, fmt: ClientFormat, req: ChatRequest, route: Route, endpoint: str
+) -> Response:
+    """Answer a request the gateway built itself (the arena's) on a given route, through the same
+    flow and usage log as serve_chat. The answer shows `req.model`, which may hide the route's name;
+    the usage row has the real one."""
+    return await _answer(gw, fmt, _Log(gw, fmt.name, endpoint, new_request_id()), req=req, route=route)
+
+
+async def _answer(
+    gw: Gateway,
+    fmt: ClientFormat,
+    ulog: _Log,
+    *,
+    request: Request | None = None,
+    req: ChatRequest | None = None,
+    route: Route | None = None,
+) -> Response:
+    request_id = ulog.row.request_id
     try:
-        body = await read_json(request)
-        model = body.get("model")
-        ulog.row.public_model = model if isinstance(model, str) else ""
-        req = fmt.parse(body)
-        route = gw.router.resolve(req.model)
+        if req is None:
+            assert request is not None
+            body = await read_json(request)
+            model = body.get("model")
+            ulog.row.public_model = model if isinstance(model, str) else ""
+            req = fmt.parse(body)
+        if route is None:
+            route = gw.router.resolve(req.model)
+            if route.config.name != req.model:  # an alias (`auto`) chose the model: the answer names it
+                ulog.row.route, req.model = req.model, route.config.name
         ulog.route(route, req.stream)
         check_capabilities(route, req)
         events = route.provider.stream(req)

@@ -136,7 +136,7 @@ def _encode(vector: list[float], fmt: str) -> list[float] | str:
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     if "anthropic-version" in request.headers:  # the Anthropic SDK's models.list() uses the same path
-        data = [_anthropic_model(gw, name) for name in gw.router.routes]
+        data = [_anthropic_model(gw, name) for name in gw.router.names]
         return Response(
             orjson.dumps(
                 {
@@ -149,7 +149,7 @@ async def list_models(request: Request) -> Response:
             media_type="application/json",
         )
     return Response(
-        orjson.dumps({"object": "list", "data": [_model(gw, n) for n in gw.router.routes]}),
+        orjson.dumps({"object": "list", "data": [_model(gw, n) for n in gw.router.names]}),
         media_type="application/json",
     )
 
@@ -171,11 +171,12 @@ async def get_model(request: Request) -> Response:
 
 
 def _model(gw: Gateway, name: str) -> dict[str, Any]:
+    route = gw.router.routes.get(name)
     return {
         "id": name,
         "object": "model",
         "created": gw.started_at,
-        "owned_by": gw.router.routes[name].config.provider,
+        "owned_by": route.config.provider if route else "multimodel",  # the `auto` alias is ours
     }
 
 

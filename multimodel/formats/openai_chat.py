@@ -203,7 +203,7 @@ def error_body(err: GatewayError) -> dict[str, Any]:
             "message": err.message,
             "type": _ERROR_TYPE.get(err.kind, "api_error"),
             "param": err.param,
-            "code": _ERROR_CODE.get(err.kind),
+            "code": err.code or _ERROR_CODE.get(err.kind),
         }
     }
 

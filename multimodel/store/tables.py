@@ -36,8 +36,58 @@ usage = sa.Table(
     sa.Column("user", sa.String(), nullable=True),  # a reserved word in SQL: quote it in raw queries
     sa.Column("prompt", sa.Text(), nullable=True),
     sa.Column("answer", sa.Text(), nullable=True),
+    # The alias the client asked for when another model answered (the `auto` route), else NULL.
+    sa.Column("route", sa.String(), nullable=True),
     sa.Index("ix_usage_request_id", "request_id", unique=True),
     sa.Index("ix_usage_created_at", "created_at"),
     # Leads with the model so it serves "rows of model X" and "model X over a time range".
     sa.Index("ix_usage_public_model_created_at", "public_model", "created_at"),
+)
+
+# --- the preference engine (migration 0002_preference) ------------------------------------
+
+# One arena battle: two anonymous answers to one prompt. The names stay here until the vote.
+battles = sa.Table(
+    "battles",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("model_a", sa.String(), nullable=False),
+    sa.Column("model_b", sa.String(), nullable=False),
+    sa.Column("prompt", sa.Text(), nullable=False),  # JSON: the OpenAI-format messages
+    sa.Column("user", sa.String(), nullable=True),
+    sa.Column("category", sa.String(), nullable=True),
+    sa.Column("request_a", sa.String(), nullable=True),  # usage.request_id of each side's answer
+    sa.Column("request_b", sa.String(), nullable=True),
+    sa.Index("ix_battles_created_at", "created_at"),
+)
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("battle_id", sa.String(), sa.ForeignKey("battles.id"), nullable=False),
+    # The Chatbot Arena vocabulary (multimodel.preference.battles.WINNERS).
+    sa.Column("winner", sa.String(), nullable=False),
+    sa.Column("user", sa.String(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Index("ix_votes_battle_id", "battle_id", unique=True),  # one vote per battle
+    sa.Index("ix_votes_user_created_at", "user", "created_at"),  # the per-user daily cap
+)
+
+# Feedback on one answer (any request id in the usage log), one per user and answer.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(), nullable=False),
+    # "" for anonymous feedback: NULLs never collide in a unique index, so they could not be updated.
+    sa.Column("user", sa.String(), nullable=False),
+    sa.Column("rating", sa.String(), nullable=True),  # "up" | "down"
+    sa.Column("score", sa.Integer(), nullable=True),  # 1..5
+    sa.Column("comment", sa.Text(), nullable=True),
+    sa.Column("category", sa.String(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Index("ix_feedback_request_id_user", "request_id", "user", unique=True),
 )

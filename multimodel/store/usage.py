@@ -25,3 +25,4 @@ class UsageRow:
     user: str | None = None
     prompt: str | None = None  # JSON of the canonical messages, when log_content is on
     answer: str | None = None  # the answer text (+ tool calls as JSON), when log_content is on
+    route: str | None = None  # the alias the client asked for (`auto`) when another model answered

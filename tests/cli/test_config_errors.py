@@ -44,6 +44,10 @@ def _serve(
         ("models: [\n", ["not valid YAML"]),
         ("database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'database'"]),
         ("colour: blue\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'colour'"]),
+        (
+            "models:\n  - {name: m1, provider: openai, model: x}\npreference: {auto: {candidates: [m1, m9]}}\n",
+            ["preference", "'auto.candidates'", "'m9'"],
+        ),
     ],
 )
 def test_config_error_is_one_clear_line(tmp_path: Path, config: str, expected: list[str]) -> None:

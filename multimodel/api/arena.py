@@ -1,0 +1,207 @@
+"""The arena: two anonymous answers to one prompt, one vote, then the names.
+
+    POST /v1/arena/battles  {"prompt": "..."} or {"messages": [...]}, "user"?, "category"?
+      -> {"id", "object": "arena.battle", "created_at", "a": {"stream": URL}, "b": {"stream": URL}, "vote": URL}
+    GET  /v1/arena/battles/{id}/stream/{a|b}
+      -> that side's answer as OpenAI chat.completion.chunk SSE, with model "model-a" / "model-b"
+    POST /v1/arena/battles/{id}/vote  {"winner": "a" | "b" | "tie" | "both_bad", "user"?}
+      -> {"object": "arena.vote", "battle_id", "winner", "a": {"model"}, "b": {"model"}, "created_at"}
+
+The two models are drawn from `preference.arena_pool` (multimodel.preference.pairing). Nothing
+names them before the vote: the stream shows the side's label, error messages are generic (an
+upstream's message may name its model), and feedback answers never include a model. Both answers
+must be streamed before a vote; a battle takes one vote, within `max_battle_age_hours` of its
+creation, and a voter (the vote's `user`, else the battle's; anonymous voters share one budget)
+at most `votes_per_user_per_day` votes. Ownership checks wait for gateway API keys.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
+from multimodel.api.flow import Encoder, read_json, serve_prepared
+from multimodel.api.openai import OpenAIFormat
+from multimodel.errors import GatewayError, invalid
+from multimodel.formats import openai_chat
+from multimodel.gateway import Gateway
+from multimodel.preference import store
+from multimodel.preference.battles import Winner
+from multimodel.preference.pairing import draw_pair
+from multimodel.preference.store import BattleRow
+from multimodel.types import ChatRequest
+
+WINNERS: dict[str, Winner] = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
+SIDES: dict[Winner, str] = {w: side for side, w in WINNERS.items()}
+
+
+def _anonymous(err: GatewayError) -> GatewayError:
+    return GatewayError(
+        err.kind, f"the model could not answer ({err.kind})", status=err.status, retry_after=err.retry_after
+    )
+
+
+class _AnonymousEncoder(openai_chat.StreamEncoder):
+    @staticmethod
+    def error(err: GatewayError) -> bytes:
+        return openai_chat.StreamEncoder.error(_anonymous(err))
+
+
+class ArenaFormat(OpenAIFormat):
+    """The OpenAI format whose errors cannot name the model."""
+
+    def encoder(self, request_id: str, req: ChatRequest) -> Encoder:
+        return _AnonymousEncoder(request_id, req.model, req.include_usage)
+
+    def error_response(self, err: GatewayError, request_id: str | None) -> Response:
+        return super().error_response(_anonymous(err), request_id)
+
+
+FORMAT = ArenaFormat()
+
+
+@endpoint
+async def create_battle(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    body = await read_json(request)
+    only_fields(body, ("prompt", "messages", "user", "category"))
+    messages = _messages(body)
+    pool = gw.settings.preference.arena_pool
+    if len(pool) < 2:
+        raise GatewayError(
+            "not_found",
+            "the arena needs at least two models (preference.arena_pool)",
+            code="arena_unavailable",
+        )
+    model_a, model_b = draw_pair(pool, gw.preferences.standings, np.random.default_rng())
+    battle = BattleRow(
+        id="bat_" + secrets.token_hex(12),
+        created_at=time.time(),
+        model_a=model_a,
+        model_b=model_b,
+        prompt=orjson.dumps(messages).decode(),
+        user=opt_user(body),
+        category=opt_user(body, "category", max_len=128),
+        request_a=None,
+        request_b=None,
+        winner=None,
+    )
+    await in_db(store.create_battle, gw.engine, battle)
+    links = {s: {"stream": str(request.url_for("arena_stream", battle_id=battle.id, side=s))} for s in "ab"}
+    return json_response(
+        {
+            "id": battle.id,
+            "object": "arena.battle",
+            "created_at": battle.created_at,
+            **links,
+            "vote": str(request.url_for("arena_vote", battle_id=battle.id)),
+        }
+    )
+
+
+def _messages(body: dict[str, Any]) -> list[Any]:
+    """The prompt as OpenAI messages, validated by the OpenAI parser (errors name the field)."""
+    if ("prompt" in body) == ("messages" in body):
+        raise invalid("give either 'prompt' (a string) or 'messages' (OpenAI chat messages)", "prompt")
+    if "prompt" in body:
+        prompt = body["prompt"]
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise invalid("'prompt' must be a non-empty string", "prompt")
+        return [{"role": "user", "content": prompt}]
+    openai_chat.parse_request({"model": "arena", "messages": body["messages"]})
+    return list(body["messages"])
+
+
+@endpoint
+async def stream_answer(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    side: Literal["a", "b"] = request.path_params["side"]
+    if side not in ("a", "b"):
+        raise GatewayError("not_found", f"no side {side!r}: a battle has sides a and b", param="side")
+    battle = await _open_battle(gw, request.path_params["battle_id"])
+    model = battle.model_a if side == "a" else battle.model_b
+    route = gw.router.routes.get(model)
+    if route is None:  # the config changed since the battle was made
+        raise GatewayError(
+            "not_found", f"model-{side} of this battle is no longer served", code="battle_gone"
+        )
+    req = openai_chat.parse_request(
+        {"model": f"model-{side}", "messages": orjson.loads(battle.prompt), "stream": True}
+    )
+    req.user = battle.user
+    response = await serve_prepared(gw, FORMAT, req, route, endpoint="arena")
+    if response.status_code == 200:
+        await in_db(store.set_answer, gw.engine, battle.id, side, response.headers["x-request-id"])
+    return response
+
+
+@endpoint
+async def vote(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    body = await read_json(request)
+    only_fields(body, ("winner", "user"))
+    choice = body.get("winner")
+    winner = WINNERS.get(choice) if isinstance(choice, str) else None
+    if winner is None:
+        raise invalid('\'winner\' must be one of "a", "b", "tie", "both_bad"', "winner")
+    battle = await _open_battle(gw, request.path_params["battle_id"])
+    if battle.request_a is None or battle.request_b is None:
+        raise invalid("stream both answers (a and b) before voting", "winner")
+    user = opt_user(body) or battle.user
+    now = time.time()
+    cap = gw.settings.preference.votes_per_user_per_day
+    outcome = await in_db(store.record_vote, gw.engine, battle.id, winner, user, now, cap)
+    if outcome == "already_voted":
+        raise _voted(battle.id)
+    if outcome == "over_cap":
+        raise GatewayError("rate_limit", f"at most {cap} votes per user per day", code="vote_limit")
+    request.app.state.leaderboards.clear()
+    return json_response(
+        {
+            "object": "arena.vote",
+            "battle_id": battle.id,
+            "winner": SIDES[winner],
+            "a": {"model": battle.model_a},
+            "b": {"model": battle.model_b},
+            "created_at": now,
+        }
+    )
+
+
+async def _open_battle(gw: Gateway, battle_id: str) -> BattleRow:
+    """The battle, if it still takes answers and votes."""
+    battle = await in_db(store.get_battle, gw.engine, battle_id)
+    if battle is None:
+        raise GatewayError("not_found", f"no battle {battle_id!r}", code="battle_not_found")
+    if battle.winner is not None:
+        raise _voted(battle_id)
+    max_age_h = gw.settings.preference.max_battle_age_hours
+    if time.time() - battle.created_at > max_age_h * 3600:
+        raise GatewayError(
+            "invalid_request",
+            f"battle {battle_id!r} is closed: battles take votes for {max_age_h:g} hours",
+            status=410,
+            code="battle_expired",
+        )
+    return battle
+
+
+def _voted(battle_id: str) -> GatewayError:
+    return GatewayError(
+        "invalid_request", f"battle {battle_id!r} already has a vote", status=409, code="already_voted"
+    )
+
+
+routes = [
+    Route("/v1/arena/battles", create_battle, methods=["POST"]),
+    Route("/v1/arena/battles/{battle_id}/stream/{side}", stream_answer, methods=["GET"], name="arena_stream"),
+    Route("/v1/arena/battles/{battle_id}/vote", vote, methods=["POST"], name="arena_vote"),
+]

@@ -1,0 +1,89 @@
+"""POST /v1/feedback: a rating of one answer, found by its request id.
+
+    {"request_id": "req_...", "rating": "up" | "down", "score": 1..5, "comment": "...",
+     "user": "...", "category": "..."}
+
+`request_id` is the answer's `x-request-id` header; the response `id` (`chatcmpl-req_...`,
+`msg_req_...`) works too. One of `rating` and `score` is required. A second rating by the same
+user of the same answer replaces the first (`comment` and `category` too). The answer is the
+stored feedback. Arena answers are refused (400): they are judged by the battle's vote, and a
+rating would move their model's row in the satisfaction table, naming it before the vote.
+
+Anyone may rate any answer for now: gateway API keys do not exist yet; when they do, feedback
+will be tied to the key that made the request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
+from multimodel.api.flow import read_json
+from multimodel.errors import GatewayError, invalid
+from multimodel.formats import fields as f
+from multimodel.gateway import Gateway
+from multimodel.preference import store
+from multimodel.preference.store import FeedbackRow
+
+# How long to wait for the usage writer when a request id is not in the database yet: the
+# row of an answer that just finished may still be in its queue.
+FLUSH_WAIT_S = 2.0
+_FIELDS = ("request_id", "rating", "score", "comment", "user", "category")
+_ID_PREFIXES = ("chatcmpl-", "msg_")
+
+
+def parse(body: dict[str, Any], now: float) -> FeedbackRow:
+    only_fields(body, _FIELDS)
+    request_id = f.req_str(body, "request_id")
+    for prefix in _ID_PREFIXES:
+        request_id = request_id.removeprefix(prefix)
+    rating = body.get("rating")
+    if rating is not None and rating not in ("up", "down"):
+        raise invalid('\'rating\' must be "up" or "down"', "rating")
+    score = body.get("score")
+    if score is not None and (isinstance(score, bool) or score not in range(1, 6)):
+        raise invalid("'score' must be an integer from 1 to 5", "score")
+    if rating is None and score is None:
+        raise invalid("give 'rating' (\"up\" or \"down\") or 'score' (1 to 5)", "rating")
+    comment = f.opt_str(body, "comment")
+    if comment is not None and len(comment) > 10_000:
+        raise invalid("'comment' must be at most 10000 characters", "comment")
+    category = opt_user(body, "category", max_len=128)
+    return FeedbackRow(request_id, opt_user(body) or "", rating, score, comment, category, now, now)
+
+
+@endpoint
+async def post_feedback(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    row = parse(await read_json(request), time.time())
+    endpoint = await in_db(store.answer_endpoint, gw.engine, row.request_id)
+    if endpoint is None:
+        await in_db(gw.writer.flush, FLUSH_WAIT_S)
+        endpoint = await in_db(store.answer_endpoint, gw.engine, row.request_id)
+    if endpoint is None:
+        raise GatewayError(
+            "not_found",
+            f"no answer has request id {row.request_id!r}",
+            param="request_id",
+            code="request_not_found",
+        )
+    if endpoint == "arena":
+        # Its model's satisfaction row would move, and so name the model before the vote.
+        raise GatewayError(
+            "invalid_request",
+            "an arena answer is judged by its battle's vote, not by feedback",
+            param="request_id",
+            code="arena_answer",
+        )
+    saved = await in_db(store.save_feedback, gw.engine, row)
+    request.app.state.leaderboards.clear()  # the satisfaction table changed
+    return json_response({"object": "feedback", **asdict(saved), "user": saved.user or None})
+
+
+routes = [Route("/v1/feedback", post_feedback, methods=["POST"])]

@@ -1,0 +1,157 @@
+"""CLI commands of the preference engine: leaderboard · feedback export."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn, cast
+
+import click
+
+from multimodel.preference.battles import FORMATS as BATTLE_FORMATS
+from multimodel.preference.battles import Format
+
+config_option = click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML config file naming the database (default: ./multimodel.yaml, else embedded defaults).",
+)
+
+
+def _die(message: str) -> NoReturn:
+    click.echo(f"multimodel: {message}", err=True)
+    sys.exit(2)
+
+
+class _KeysNotNeeded(dict[str, str]):
+    """An environment in which every API key variable is set: these commands only read the
+    database, so they must not fail for a key that only the server has."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key) or "not-needed"
+
+
+def _settings(config: str | None) -> Any:
+    from multimodel.errors import ConfigError
+    from multimodel.settings import load
+
+    try:
+        return load(config, env=_KeysNotNeeded(os.environ))
+    except ConfigError as e:
+        _die(str(e))
+
+
+def _engine(config: str | None) -> Any:
+    from multimodel.store import make_engine, upgrade
+
+    settings = _settings(config)
+    engine = make_engine(settings.database)
+    try:
+        upgrade(engine)  # a database the gateway has not opened yet simply has no votes
+    except Exception as e:
+        _die(f"database: cannot open it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    return settings, engine
+
+
+def _anchor(value: str | None) -> tuple[str, float] | None:
+    if value is None:
+        return None
+    model, sep, rating = value.rpartition("=")
+    if not sep or not model:
+        _die(f"--anchor {value!r}: expected MODEL=RATING")
+    try:
+        return model, float(rating)
+    except ValueError:
+        _die(f"--anchor {value!r}: RATING must be a number")
+
+
+@click.command()
+@click.option(
+    "--battles",
+    "battles_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A Chatbot Arena battles file (JSON, JSON Lines or CSV); default: the gateway's database.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--category", default=None, help="Only the battles (and feedback) of this category.")
+@click.option(
+    "--anchor", default=None, metavar="MODEL=RATING", help="Pin one model's rating (else mean 1000)."
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Bootstrap rounds (default 1000).")
+@config_option
+def leaderboard(
+    battles_file: str | None,
+    fmt: str,
+    category: str | None,
+    anchor: str | None,
+    rounds: int | None,
+    config: str | None,
+) -> None:
+    """Ratings with 95% intervals and ranks (Bradley–Terry), plus satisfaction from feedback."""
+    from multimodel.preference.battles import BattlesFileError, read_battles
+    from multimodel.preference.board import board_from_db, compute_board
+    from multimodel.preference.leaderboard import to_csv
+    from multimodel.preference.pairs import aggregate
+
+    pin = _anchor(anchor)
+    try:
+        if battles_file is not None:
+            battles = read_battles(battles_file).battles
+            if category is not None:
+                battles = [b for b in battles if b.category == category]
+            board = compute_board(aggregate(battles), category=category, rounds=rounds or 1000, anchor=pin)
+        else:
+            settings, engine = _engine(config)
+            try:
+                board = board_from_db(
+                    engine, category, rounds or settings.preference.bootstrap_rounds, anchor=pin
+                )
+            finally:
+                engine.dispose()
+    except (BattlesFileError, ValueError) as e:
+        _die(str(e))
+    if fmt == "json":
+        click.echo(json.dumps(board.as_json(), indent=2))
+    elif fmt == "csv":
+        click.echo(to_csv(board.rows), nl=False)
+    else:
+        click.echo(board.as_table(), nl=False)
+    if board.note is not None and fmt != "json":
+        click.echo(f"multimodel: no ratings: {board.note}", err=True)
+
+
+@click.group()
+def feedback() -> None:
+    """Arena votes and feedback in the database."""
+
+
+@feedback.command("export")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(BATTLE_FORMATS),
+    default=None,
+    help="Default: from the file's extension, else jsonl.",
+)
+@config_option
+def export(out: str, fmt: str | None, config: str | None) -> None:
+    """Write the arena votes as a Chatbot Arena battles file (model_a, model_b, winner, category),
+    which `multimodel leaderboard --battles` and the Arena's own notebooks read."""
+    from multimodel.preference.battles import write_battles
+    from multimodel.preference.store import voted_battles
+
+    _, engine = _engine(config)
+    try:
+        battles = list(voted_battles(engine))
+    finally:
+        engine.dispose()
+    write_battles(battles, out, cast("Format | None", fmt))
+    click.echo(f"wrote {len(battles)} battles to {out}", err=True)
+
+
+COMMANDS = [leaderboard, feedback]

@@ -1,0 +1,131 @@
+"""The current standings, recomputed from the database by a background task.
+
+Readers (the arena's pair choice, the `auto` route's picker) get the last snapshot: no database
+query and no fitting on a request. Every `refresh_seconds` the task reads the vote counts (one
+GROUP BY, a few rows per model pair), and when they changed fits Bradley–Terry and bootstraps
+the `auto` candidates in a worker thread, then swaps the snapshot in one assignment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.engine import Engine
+
+from multimodel.preference.bootstrap import bootstrap
+from multimodel.preference.bradley_terry import BradleyTerry, RatingUndefinedError
+from multimodel.preference.pairs import OUTCOME_CODES, FloatArray, Pairs, aggregate_codes
+from multimodel.preference.store import PairCount, pair_counts
+from multimodel.preference.thompson import posterior_for
+
+log = logging.getLogger("multimodel")
+
+
+@dataclass(frozen=True, slots=True)
+class Standings:
+    # Point Bradley–Terry ratings; empty while the votes do not define them (someone never lost, ...).
+    ratings: Mapping[str, float] = field(default_factory=dict)
+    battles: Mapping[tuple[str, str], int] = field(default_factory=dict)  # per pair, names sorted
+    # Bootstrap ratings of the `auto` candidates (rounds x candidates, NaN for a candidate without
+    # battles); no rows while undefined, which the picker reads as "know nothing".
+    samples: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    votes: int = 0
+
+    def battles_between(self, a: str, b: str) -> int:
+        return self.battles.get((a, b) if a < b else (b, a), 0)
+
+
+def pairs_of(counts: Iterable[PairCount], keep: Collection[str] | None = None) -> Pairs:
+    """Grouped vote counts -> Pairs, optionally only the battles between two models of `keep`."""
+    rows = [r for r in counts if keep is None or (r[0] in keep and r[1] in keep)]
+    models = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    index = {m: k for k, m in enumerate(models)}
+    n = np.array([r[3] for r in rows], dtype=np.int64)
+
+    def column(values: Iterable[int]) -> np.ndarray:
+        return np.repeat(np.fromiter(values, np.int64, len(rows)), n)
+
+    return aggregate_codes(
+        models,
+        column(index[r[0]] for r in rows),
+        column(index[r[1]] for r in rows),
+        column(OUTCOME_CODES[r[2]] for r in rows),
+    )
+
+
+def compute_standings(
+    counts: Sequence[PairCount], candidates: Sequence[str] = (), rounds: int = 1000, seed: int = 0
+) -> Standings:
+    """Ratings of every model, plus bootstrap samples for the `auto` candidates fitted on the
+    battles between candidates only (another model's sparse record cannot make theirs undefined)."""
+    battles: dict[tuple[str, str], int] = defaultdict(int)
+    for a, b, _, n in counts:
+        battles[(a, b) if a < b else (b, a)] += n
+    ratings: dict[str, float] = {}
+    pairs = pairs_of(counts)
+    with contextlib.suppress(RatingUndefinedError):
+        ratings = dict(zip(pairs.models, BradleyTerry().fit(pairs).tolist(), strict=True))
+    samples = np.empty((0, len(candidates)))
+    if candidates:
+        mine = pairs_of(counts, keep=set(candidates))
+        # Too few votes for ratings: no samples, and the picker treats every candidate as unknown.
+        with contextlib.suppress(RatingUndefinedError):
+            samples = posterior_for(candidates, mine.models, bootstrap(mine, rounds, seed))
+    return Standings(dict(ratings), dict(battles), samples, sum(r[3] for r in counts))
+
+
+class LivePreferences:
+    """Holds `standings` and keeps them fresh; `on_update` gets each new snapshot (on the loop)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        candidates: Sequence[str] = (),
+        rounds: int = 1000,
+        interval_s: float = 30.0,
+        on_update: Callable[[Standings], None] | None = None,
+    ) -> None:
+        self.standings = Standings(samples=np.empty((0, len(candidates))))
+        self._engine = engine
+        self._candidates = tuple(candidates)
+        self._rounds = rounds
+        self._interval = interval_s
+        self._on_update = on_update
+        self._counts: list[PairCount] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> bool:
+        """Re-read the votes; refit if they changed. True when the standings were replaced."""
+        counts = await asyncio.to_thread(pair_counts, self._engine)
+        if counts == self._counts:
+            return False
+        standings = await asyncio.to_thread(compute_standings, counts, self._candidates, self._rounds)
+        self._counts, self.standings = counts, standings
+        if self._on_update is not None:
+            self._on_update(standings)
+        return True
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="multimodel-preferences")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception as e:  # the database may be down for a while: keep the last standings
+                log.warning("preferences: refresh failed (%s: %s)", type(e).__name__, str(e)[:200])
+            await asyncio.sleep(self._interval)

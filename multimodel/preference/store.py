@@ -1,0 +1,180 @@
+"""The preference engine's database access: battles, votes, feedback, and the counts the ratings
+need. Plain synchronous functions over a SQLAlchemy engine; the API calls them in a thread.
+
+None of this is on the model-call hot path: the `auto` route reads ratings the background
+refresher computed from `pair_counts` (see multimodel.preference.live).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from multimodel.preference.battles import Battle, Winner
+from multimodel.store.tables import battles, feedback, usage, votes
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class BattleRow:
+    id: str
+    created_at: float
+    model_a: str
+    model_b: str
+    prompt: str  # JSON: the OpenAI-format messages
+    user: str | None
+    category: str | None
+    request_a: str | None
+    request_b: str | None
+    winner: Winner | None  # None until voted
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    request_id: str
+    user: str  # "" when anonymous
+    rating: str | None
+    score: int | None
+    comment: str | None
+    category: str | None
+    created_at: float
+    updated_at: float
+
+
+# (model_a, model_b, winner, battles): the votes grouped, all the ratings need.
+PairCount = tuple[str, str, Winner, int]
+VoteOutcome = Literal["recorded", "already_voted", "over_cap"]
+_BATTLE_FIELDS = tuple(f.name for f in fields(BattleRow))
+_FEEDBACK_FIELDS = tuple(f.name for f in fields(FeedbackRow))
+
+
+def answer_endpoint(engine: Engine, request_id: str) -> str | None:
+    """The usage log's endpoint of a request ("chat", "arena", ...), or None if it is not logged."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(usage.c.endpoint).where(usage.c.request_id == request_id)
+        ).scalar_one_or_none()
+
+
+def save_feedback(engine: Engine, row: FeedbackRow) -> FeedbackRow:
+    """Insert, or replace the same user's feedback on the same answer (keeping its created_at)."""
+    insert = _insert(engine, feedback).values({k: getattr(row, k) for k in _FEEDBACK_FIELDS})
+    update = {k: insert.excluded[k] for k in ("rating", "score", "comment", "category", "updated_at")}
+    key = (feedback.c.request_id == row.request_id) & (feedback.c.user == row.user)
+    with engine.begin() as conn:
+        conn.execute(insert.on_conflict_do_update(index_elements=["request_id", "user"], set_=update))
+        stored = conn.execute(sa.select(feedback).where(key)).mappings().one()
+    return FeedbackRow(**{k: stored[k] for k in _FEEDBACK_FIELDS})
+
+
+def create_battle(engine: Engine, row: BattleRow) -> None:
+    values = {k: getattr(row, k) for k in _BATTLE_FIELDS if k != "winner"}
+    with engine.begin() as conn:
+        conn.execute(sa.insert(battles).values(values))
+
+
+def get_battle(engine: Engine, battle_id: str) -> BattleRow | None:
+    query = (
+        sa.select(battles, votes.c.winner)
+        .select_from(battles.outerjoin(votes, votes.c.battle_id == battles.c.id))
+        .where(battles.c.id == battle_id)
+    )
+    with engine.connect() as conn:
+        r = conn.execute(query).mappings().one_or_none()
+    return None if r is None else BattleRow(**{k: r[k] for k in _BATTLE_FIELDS})
+
+
+def set_answer(engine: Engine, battle_id: str, side: Literal["a", "b"], request_id: str) -> None:
+    column = "request_a" if side == "a" else "request_b"
+    with engine.begin() as conn:
+        conn.execute(sa.update(battles).where(battles.c.id == battle_id).values({column: request_id}))
+
+
+def record_vote(
+    engine: Engine, battle_id: str, winner: Winner, user: str | None, now: float, cap: int
+) -> VoteOutcome:
+    """One vote per battle (the unique index decides a race) and at most `cap` per voter in the
+    last 24 hours; voters without a user id share one cap."""
+    same_user = votes.c.user.is_(None) if user is None else votes.c.user == user
+    try:
+        with engine.begin() as conn:
+            if _voted(conn, battle_id):
+                return "already_voted"
+            recent = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(votes)
+                .where(same_user, votes.c.created_at > now - DAY_S)
+            ).scalar_one()
+            if recent >= cap:
+                return "over_cap"
+            conn.execute(
+                sa.insert(votes).values(battle_id=battle_id, winner=winner, user=user, created_at=now)
+            )
+    except sa_exc.IntegrityError:
+        return "already_voted"
+    return "recorded"
+
+
+def _voted(conn: Connection, battle_id: str) -> bool:
+    return conn.execute(sa.select(votes.c.id).where(votes.c.battle_id == battle_id)).first() is not None
+
+
+def pair_counts(engine: Engine, category: str | None = None) -> list[PairCount]:
+    """Votes grouped by (model_a, model_b, winner): a few rows per model pair, whatever the votes."""
+    n = sa.func.count().label("n")
+    query = sa.select(battles.c.model_a, battles.c.model_b, votes.c.winner, n).select_from(
+        votes.join(battles, votes.c.battle_id == battles.c.id)
+    )
+    if category is not None:
+        query = query.where(battles.c.category == category)
+    query = query.group_by(battles.c.model_a, battles.c.model_b, votes.c.winner).order_by(
+        battles.c.model_a, battles.c.model_b, votes.c.winner
+    )
+    with engine.connect() as conn:
+        return [(a, b, w, int(k)) for a, b, w, k in conn.execute(query)]
+
+
+def voted_battles(engine: Engine) -> Iterator[Battle]:
+    """Every voted battle, oldest vote first, as Chatbot Arena battles."""
+    query = (
+        sa.select(battles.c.model_a, battles.c.model_b, votes.c.winner, battles.c.category)
+        .select_from(votes.join(battles, votes.c.battle_id == battles.c.id))
+        .order_by(votes.c.id)
+    )
+    with engine.connect() as conn:
+        for a, b, winner, category in conn.execute(query):
+            yield Battle(a, b, winner, category)
+
+
+def feedback_records(engine: Engine, category: str | None = None) -> list[tuple[str, str, int]]:
+    """(model, "thumbs" | "score", value) per feedback row, for multimodel.preference.satisfaction."""
+    query = sa.select(usage.c.public_model, feedback.c.rating, feedback.c.score).select_from(
+        feedback.join(usage, usage.c.request_id == feedback.c.request_id)
+    )
+    if category is not None:
+        query = query.where(feedback.c.category == category)
+    records: list[tuple[str, str, int]] = []
+    with engine.connect() as conn:
+        for model, rating, score in conn.execute(query):
+            if rating is not None:
+                records.append((model, "thumbs", int(rating == "up")))
+            if score is not None:
+                records.append((model, "score", int(score)))
+    return records
+
+
+def _insert(engine: Engine, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT support on both backends."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)

@@ -1,0 +1,121 @@
+"""Gateways for the preference API tests: fake-upstream models, a preference section, real SQLite
+(or PostgreSQL), and a small arena client over plain HTTP."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import KEY_ENV
+from tests.fakes.upstream import FakeUpstream
+from tests.support.gateway import GatewayProcess
+
+PG_URL = os.environ.get("MULTIMODEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def fake_models(up: FakeUpstream, *names: str) -> list[dict[str, Any]]:
+    """One model per name; all answer through the fake upstream (which echoes the prompt)."""
+    return [
+        {"name": n, "provider": "openai-compatible", "model": f"upstream-{n}", "api_base": up.openai_base}
+        for n in names
+    ]
+
+
+def gateway(
+    workdir: Path, models: list[dict[str, Any]], preference: dict[str, Any], database: str | None = None
+) -> GatewayProcess:
+    """A gateway to run in a `with` block; SQLite in `workdir` unless `database` is given."""
+    config = {
+        "database": database or f"sqlite:///{workdir / 'usage.db'}",
+        "models": models,
+        "preference": preference,
+    }
+    return GatewayProcess(workdir, config, env=KEY_ENV)
+
+
+def sa_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def rows(database: str, table: str) -> list[dict[str, Any]]:
+    engine = sa.create_engine(sa_url(database))
+    try:
+        with engine.connect() as c:
+            return [dict(r) for r in c.execute(sa.text(f"SELECT * FROM {table}")).mappings()]
+    finally:
+        engine.dispose()
+
+
+def usage_row(database: str, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    """A request's usage row, once the gateway's writer has written it (it batches in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in rows(database, "usage") if r["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            assert found, f"no usage row for {request_id}"
+            return found[0]
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the local PostgreSQL, dropped afterwards."""
+    schema = f"mm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(sa_url(PG_URL))
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as e:  # a missing service is a failure, never a skip
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {e}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@dataclass
+class Battle:
+    id: str
+    created: dict[str, Any]
+    answers: dict[str, httpx.Response]
+
+
+class Arena:
+    """Battles over HTTP, as a client would drive them."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def create(self, **body: Any) -> Battle:
+        r = self.client.post("/v1/arena/battles", json={"prompt": "Which is better?", **body})
+        assert r.status_code == 200, r.text
+        return Battle(r.json()["id"], r.json(), {})
+
+    def stream(self, battle: Battle, side: str) -> httpx.Response:
+        r = self.client.get(battle.created[side]["stream"])
+        battle.answers[side] = r
+        return r
+
+    def vote(self, battle: Battle, winner: str, **body: Any) -> httpx.Response:
+        return self.client.post(battle.created["vote"], json={"winner": winner, **body})
+
+    def play(self, winner: str, **body: Any) -> dict[str, Any]:
+        """Create, stream both sides, vote; the vote's answer (with the names)."""
+        create = {k: v for k, v in body.items() if k in ("category", "user")}
+        battle = self.create(**create)
+        for side in "ab":
+            assert self.stream(battle, side).status_code == 200
+        r = self.vote(battle, winner, **{k: v for k, v in body.items() if k == "user"})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
