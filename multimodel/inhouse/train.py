@@ -209,14 +209,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             raw.load_state_dict(state["model"])
         if d.world > 1:
             model = _wrap(model, cfg, device)
+        wrapped = model
         if cfg.compile:
             model = torch.compile(model)  # type: ignore[assignment]  # compiled modules keep the Module API
         optimizer = raw.configure_optimizer(cfg.lr, cfg.weight_decay, fused=device.startswith("cuda"))
         batches = data_mod.TokenBatches(info, "train", cfg.batch_size, cfg.context, cfg.seed, d.rank, d.world)
         start, history = 0, []
         if state is not None:
-            optimizer.load_state_dict(state["optimizer"])
-            batches.load_state_dict(state["batches"])
+            if len(state["batches"]) != d.world:
+                raise ValueError(f"{ckpt_path} was written by {len(state['batches'])} processes; "
+                                 f"resume it with as many, not {d.world}")  # fmt: skip
+            _load_optimizer(wrapped, optimizer, state["optimizer"], cfg, d)
+            batches.load_state_dict(state["batches"][d.rank])
             start, history = state["step"], state["history"]
 
         use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.startswith("cuda"))
@@ -261,8 +265,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 progress.update(1)
                 progress.set_postfix(_postfix(record, history, mfu))
             stopping = cfg.stop_at is not None and step + 1 >= cfg.stop_at
-            if d.main and ((step + 1) % cfg.checkpoint_interval == 0 or last or stopping):
-                _save(ckpt_path, raw, optimizer, batches, step + 1, history, cfg, info)
+            if (step + 1) % cfg.checkpoint_interval == 0 or last or stopping:  # collective under torchrun
+                states = _states(wrapped, raw, optimizer, batches, cfg, d)
+                if d.main:
+                    _save(ckpt_path, states, step + 1, history, cfg, raw, info)
             if stopping:
                 break
         if progress is not None:
@@ -303,16 +309,54 @@ def _mean_across(value: float, d: Dist, device: str) -> float:
     return float(t) if device.startswith("cuda") else float(t) / d.world
 
 
-def _save(path: Path, model: Decoder, optimizer: torch.optim.Optimizer, batches: Any, step: int,
-          history: list[dict[str, Any]], cfg: TrainConfig, info: data_mod.DataInfo) -> None:  # fmt: skip
+def _states(model: torch.nn.Module, raw: Decoder, optimizer: torch.optim.Optimizer, batches: Any, cfg: TrainConfig,
+            d: Dist) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:  # fmt: skip
+    """Whole (unsharded) model and optimizer states, and every rank's batch sampler state.
+    Under torchrun every rank must call this: it gathers."""
+    samplers: list[Any] = [batches.state_dict()]
+    if d.world == 1:
+        return raw.state_dict(), optimizer.state_dict(), samplers
+    import torch.distributed as dist
+
+    samplers = [None] * d.world
+    dist.all_gather_object(samplers, batches.state_dict())
+    if not cfg.fsdp:
+        return raw.state_dict(), optimizer.state_dict(), samplers
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return (
+        get_model_state_dict(model, options=opts),
+        get_optimizer_state_dict(model, optimizer, options=opts),
+        samplers,
+    )
+
+
+def _load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], cfg: TrainConfig,
+                    d: Dist) -> None:  # fmt: skip
+    if not (cfg.fsdp and d.world > 1):
+        optimizer.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+
+def _save(path: Path, states: tuple[dict[str, Any], dict[str, Any], list[Any]], step: int,
+          history: list[dict[str, Any]], cfg: TrainConfig, raw: Decoder, info: data_mod.DataInfo) -> None:  # fmt: skip
+    model_state, optimizer_state, samplers = states
     state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "batches": batches.state_dict(),
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "batches": samplers,  # one per rank
         "step": step,
         "history": history,
         "config": asdict(cfg),
-        "model_config": model.cfg.to_dict(),
+        "model_config": raw.cfg.to_dict(),
         "data": info.to_dict() | {"train_path": str(info.train_path), "val_path": str(info.val_path)},
     }
     tmp = path.with_suffix(".tmp")

@@ -113,19 +113,39 @@ def test_register_and_serve_through_the_gateway(exported: Path, tmp_path: Path) 
     assert text and chunks[-1].usage is not None and 0 < chunks[-1].usage.completion_tokens <= 20
 
 
-def test_two_gloo_processes_match_one(corpus: Path, tmp_path: Path) -> None:
-    single = train(_config(corpus, tmp_path / "one", steps=60, eval_interval=60, batch_size=8))
+def _torchrun(corpus: Path, out: Path, steps: int, *extra: str, batch_size: int = 4) -> dict[str, Any]:
+    """`multimodel train` in two gloo processes; returns rank 0's metrics."""
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "multimodel.cli", "train", "--data", str(corpus), "--out", str(tmp_path / "two"), "--size", "tiny",
-            "--steps", "60"]  # fmt: skip
-    for key, value in (("tokenizer_kind", "char"), ("context", 64), ("batch_size", 4), ("lr", 3e-3), ("warmup", 20),
-                       ("eval_interval", 60), ("eval_iters", 10), ("progress", "false")):  # fmt: skip
+            "-m", "multimodel.cli", "train", "--data", str(corpus), "--out", str(out), "--size", "tiny",
+            "--steps", str(steps)]  # fmt: skip
+    for key, value in (("tokenizer_kind", "char"), ("context", 64), ("batch_size", batch_size), ("lr", 3e-3),
+                       ("warmup", 20), ("eval_interval", steps), ("eval_iters", 10), ("progress", "false")):  # fmt: skip
         args += ["--set", f"{key}={value}"]
+    for item in extra:
+        args += ["--set", item]
     r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
-    two = json.loads(r.stdout[r.stdout.index("{") :])
+    return dict(json.loads(r.stdout[r.stdout.index("{") :]))
+
+
+def test_two_gloo_processes_match_one(corpus: Path, tmp_path: Path) -> None:
+    single = train(_config(corpus, tmp_path / "one", steps=60, eval_interval=60, batch_size=8))
+    two = _torchrun(corpus, tmp_path / "two", 60)
     # Same global batch (2 x 4 = 8), different draws: the losses agree within sampling noise.
     assert abs(two["val_loss"] - single["val_loss"]) < 0.15, (two, single)
+
+
+def test_fsdp_checkpoint_is_whole_and_resumes_exactly(corpus: Path, tmp_path: Path) -> None:
+    from multimodel.inhouse.model import Decoder, DecoderConfig
+
+    whole = _torchrun(corpus, tmp_path / "whole", 8, "fsdp=true")
+    _torchrun(corpus, tmp_path / "split", 8, "fsdp=true", "stop_at=4")
+    resumed = _torchrun(corpus, tmp_path / "split", 8, "fsdp=true")
+    assert resumed["val_loss"] == whole["val_loss"] and resumed["train_loss"] == whole["train_loss"]
+    state = torch.load(tmp_path / "whole" / "ckpt.pt", weights_only=False)
+    model = Decoder(DecoderConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])  # strict: every tensor whole, none a shard
+    assert len(state["batches"]) == 2  # each rank's sampler, for an exact resume
 
 
 @pytest.mark.parametrize(
