@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from multimodel import settings as settings_mod
+from multimodel.clikit import config_option, die
 from multimodel.errors import ConfigError, GatewayError
 
 
@@ -19,12 +19,7 @@ def _load(config: str | None) -> settings_mod.Settings:
     try:
         return settings_mod.load(config)
     except ConfigError as e:
-        _die(str(e))
-
-
-def _die(message: str) -> NoReturn:
-    click.echo(f"multimodel: {message}", err=True)
-    sys.exit(2)
+        die(str(e))
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -34,15 +29,6 @@ def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return uvloop.run(main())
     except ImportError:
         return asyncio.run(main())
-
-
-config_option = click.option(
-    "--config",
-    "-c",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML config file (default: ./multimodel.yaml, else embedded defaults).",
-)
 
 
 @click.group()
@@ -69,14 +55,14 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     try:
         gw = Gateway(s)
     except ConfigError as e:
-        _die(str(e))
+        die(str(e))
 
     async def run() -> None:
         try:
             await gw.start()
         except ConfigError as e:
             await gw.close()
-            _die(str(e))
+            die(str(e))
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(gw),
@@ -130,7 +116,7 @@ def models(config: str | None) -> None:
     try:
         rows = _run(run)
     except ConfigError as e:
-        _die(str(e))
+        die(str(e))
     width = max(len(r[0]) for r in rows)
     for name, provider, model, problem in rows:
         status = "reachable" if problem is None else f"unreachable ({problem})"
@@ -177,7 +163,7 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
     try:
         usage = _run(run)
     except (ConfigError, GatewayError) as e:
-        _die(str(e))
+        die(str(e))
     if usage is not None:
         click.echo(f"[{usage.input_tokens} input tokens, {usage.output_tokens} output tokens]", err=True)
 

@@ -13,8 +13,10 @@ import yaml
 from multimodel.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "multimodel.yaml"
-# The embedded default's in-house model (shipped in the repository, see models/).
-DEFAULT_INHOUSE_DIR = Path(__file__).resolve().parent.parent / "models" / "house-tiny"
+# The embedded default's in-house models (shipped in the repository, made by scripts/make_house_models).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_INHOUSE_DIR = MODELS_DIR / "house-tiny"
+HOUSE_MODELS = ("house-mini", "house-tiny")
 
 DEFAULT_REFRESH_S = 30.0  # how often the gateway re-reads the arena votes
 
@@ -117,7 +119,9 @@ def embedded_defaults(env: dict[str, str]) -> Settings:
     """No config file: the shipped in-house model, SQLite beside the working directory, and the
     OpenAI / Anthropic models whose keys are set in the environment."""
     models: list[dict[str, Any]] = [
-        {"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)},
+        {"name": name, "provider": "inhouse", "model": str(MODELS_DIR / name)}
+        for name in HOUSE_MODELS
+        if (MODELS_DIR / name).is_dir() or name == "house-tiny"
     ]
     if env.get("OPENAI_API_KEY"):
         models += [

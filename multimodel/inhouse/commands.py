@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import yaml
 
-
-def _die(message: str) -> NoReturn:
-    click.echo(f"multimodel: {message}", err=True)
-    sys.exit(2)
+from multimodel.clikit import die
 
 
 @click.command()
@@ -55,19 +51,19 @@ def train(config_file: str | None, data: tuple[str, ...], out_dir: str | None, s
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
-            _die(f"--set {item!r}: expected KEY=VALUE")
+            die(f"--set {item!r}: expected KEY=VALUE")
         target = options
         *parents, leaf = key.split(".")
         for p in parents:
             target = target.setdefault(p, {})
         target[leaf] = yaml.safe_load(raw)
     if not options.get("data"):
-        _die("no training data: give --data FILE (or 'data' in --config)")
+        die("no training data: give --data FILE (or 'data' in --config)")
     try:
         cfg = TrainConfig.from_dict(options)
         metrics = run(cfg)
     except (DataError, ValueError, OSError) as e:
-        _die(str(e))
+        die(str(e))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
         click.echo(json.dumps({k: v for k, v in metrics.items() if k != "data"}, indent=2))
 
@@ -92,7 +88,7 @@ def evaluate(
     from multimodel.inhouse import evaluate as ev
 
     if not text and not prompts:
-        _die("nothing to evaluate: give --text FILE and/or --prompts FILE")
+        die("nothing to evaluate: give --text FILE and/or --prompts FILE")
     result: dict[str, Any] = {}
     if text:
         result["text"] = ev.perplexity(Path(model_dir), Path(text))
@@ -116,7 +112,7 @@ def export(run_dir: str, out_dir: str, dtype: str) -> None:
 
     ckpt = Path(run_dir) / "ckpt.pt"
     if not ckpt.is_file():
-        _die(f"{run_dir}: no ckpt.pt (train first)")
+        die(f"{run_dir}: no ckpt.pt (train first)")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model = Decoder(DecoderConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
@@ -166,7 +162,7 @@ def register(model_dir: str, name: str, config_file: str, replace: bool) -> None
     entry = {"name": name, "provider": "inhouse", "model": model}
     problem = InhouseProvider.validate(load_entry(entry))
     if problem:
-        _die(f"{model_dir}: {problem}")
+        die(f"{model_dir}: {problem}")
     if path.is_file():
         raw = yaml.safe_load(path.read_text()) or {}
     else:  # start from the embedded default's shape, keeping its house model
@@ -175,7 +171,7 @@ def register(model_dir: str, name: str, config_file: str, replace: bool) -> None
     models = raw.setdefault("models", [])
     existing = [i for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == name]
     if existing and not replace:
-        _die(f"{config_file}: a model named {name!r} exists already (use --replace)")
+        die(f"{config_file}: a model named {name!r} exists already (use --replace)")
     for i in reversed(existing):
         models.pop(i)
     models.append(entry)
@@ -187,7 +183,7 @@ def register(model_dir: str, name: str, config_file: str, replace: bool) -> None
     try:
         parse(raw, env, source=config_file)
     except ConfigError as e:
-        _die(str(e))
+        die(str(e))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(raw, sort_keys=False))
     tmp.replace(path)
@@ -239,7 +235,7 @@ def plan(**kw: Any) -> None:
             tokens_per_s_per_gpu=kw["tokens_per_s_per_gpu"], cluster_gpus=kw["cluster_gpus"],
         )  # fmt: skip
     except ValueError as e:
-        _die(str(e))
+        die(str(e))
     click.echo(planner.format_plan(p))
 
 

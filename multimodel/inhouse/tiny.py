@@ -1,7 +1,8 @@
 """A tiny Llama-architecture model and its byte-level BPE tokenizer, saved in Hugging Face format.
 
-Tests build one in a temporary folder (random weights, a second or two on CPU); the shipped
-`models/house-tiny` is one of these, trained briefly by `scripts/make_house_tiny.py`.
+Tests build one in a temporary folder (random weights, a second or two on CPU) to exercise the
+in-house provider without the training pipeline; the shipped house models come from that pipeline
+(`scripts/make_house_models`).
 """
 
 from __future__ import annotations

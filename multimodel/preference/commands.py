@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import click
 
+from multimodel.clikit import config_option, die
 from multimodel.preference.battles import FORMATS as BATTLE_FORMATS
 from multimodel.preference.battles import Format
-
-config_option = click.option(
-    "--config",
-    "-c",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="YAML config file naming the database (default: ./multimodel.yaml, else embedded defaults).",
-)
-
-
-def _die(message: str) -> NoReturn:
-    click.echo(f"multimodel: {message}", err=True)
-    sys.exit(2)
 
 
 class _KeysNotNeeded(dict[str, str]):
@@ -41,7 +28,7 @@ def _settings(config: str | None) -> Any:
     try:
         return load(config, env=_KeysNotNeeded(os.environ))
     except ConfigError as e:
-        _die(str(e))
+        die(str(e))
 
 
 def _engine(config: str | None) -> Any:
@@ -52,7 +39,7 @@ def _engine(config: str | None) -> Any:
     try:
         upgrade(engine)  # a database the gateway has not opened yet simply has no votes
     except Exception as e:
-        _die(f"database: cannot open it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        die(f"database: cannot open it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     return settings, engine
 
 
@@ -61,11 +48,11 @@ def _anchor(value: str | None) -> tuple[str, float] | None:
         return None
     model, sep, rating = value.rpartition("=")
     if not sep or not model:
-        _die(f"--anchor {value!r}: expected MODEL=RATING")
+        die(f"--anchor {value!r}: expected MODEL=RATING")
     try:
         return model, float(rating)
     except ValueError:
-        _die(f"--anchor {value!r}: RATING must be a number")
+        die(f"--anchor {value!r}: RATING must be a number")
 
 
 @click.command()
@@ -113,7 +100,7 @@ def leaderboard(
             finally:
                 engine.dispose()
     except (BattlesFileError, ValueError) as e:
-        _die(str(e))
+        die(str(e))
     if fmt == "json":
         click.echo(json.dumps(board.as_json(), indent=2))
     elif fmt == "csv":
