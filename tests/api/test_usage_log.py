@@ -4,27 +4,19 @@ right token counts and cost; nothing lost on SIGTERM; the same on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.conftest import KEY_ENV, standard_models
 from tests.fakes.upstream import FakeUpstream, Reply
+from tests.support.databases import postgres_schema, rows
 from tests.support.gateway import GatewayProcess
-
-PG_URL = os.environ.get("MULTIMODEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _sa_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -32,28 +24,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'usage.db'}"
         return
-    schema = f"mm_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(_sa_url(PG_URL))
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as e:  # a missing service is a failure, never a skip
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {e}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def _rows(url: str) -> dict[str, dict[str, Any]]:
-    engine = sa.create_engine(_sa_url(url))
-    try:
-        with engine.connect() as c:
-            return {r["request_id"]: dict(r) for r in c.execute(sa.text("SELECT * FROM usage")).mappings()}
-    finally:
-        engine.dispose()
+    return {r["request_id"]: r for r in rows(url, "usage")}
 
 
 async def _one(client: httpx.AsyncClient, kind: str, i: int) -> tuple[str, dict[str, Any]]:

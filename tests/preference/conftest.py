@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.conftest import KEY_ENV
 from tests.fakes.upstream import FakeUpstream
+from tests.support.databases import postgres_schema, rows
 from tests.support.gateway import GatewayProcess
-
-PG_URL = os.environ.get("MULTIMODEL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def fake_models(up: FakeUpstream, *names: str) -> list[dict[str, Any]]:
@@ -42,17 +38,6 @@ def gateway(
     return GatewayProcess(workdir, config, env=KEY_ENV)
 
 
-def sa_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def rows(database: str, table: str) -> list[dict[str, Any]]:
-    engine = sa.create_engine(sa_url(database))
-    try:
-        with engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.text(f"SELECT * FROM {table}")).mappings()]
-    finally:
-        engine.dispose()
 
 
 def usage_row(database: str, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -69,19 +54,8 @@ def usage_row(database: str, request_id: str, timeout: float = 10.0) -> dict[str
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh schema in the local PostgreSQL, dropped afterwards."""
-    schema = f"mm_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(sa_url(PG_URL))
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as e:  # a missing service is a failure, never a skip
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable: {e}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @dataclass

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from multimodel.store.tables import battles, votes
 from tests.fakes.upstream import FakeUpstream
-from tests.preference.conftest import gateway, rows, sa_url, usage_row
+from tests.preference.conftest import gateway, usage_row
+from tests.support.databases import rows, sa_url
 from tests.support.gateway import GatewayProcess
 
 CANDIDATES = ["c-best", "c-mid", "c-low"]  # c-pricey is over the price cap
