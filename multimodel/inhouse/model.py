@@ -29,8 +29,13 @@ class DecoderConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
+    # Training-time regularisation only (attention weights and residual branches, as in nanoGPT);
+    # inactive in eval mode, so it changes nothing in the exported model.
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("vocab_size", "dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "max_seq_len"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"DecoderConfig.{name} must be positive, got {getattr(self, name)}")
@@ -158,6 +163,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
         self.o_proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.dim, bias=False)
+        self.dropout = cfg.dropout
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
@@ -169,10 +175,11 @@ class Attention(nn.Module):
         k = k * cos + rotate_half(k) * sin
         # enable_gqa shares each k/v head with n_heads // n_kv_heads consecutive query heads, which
         # is HF's repeat_kv, without materialising the repeated tensors.
+        p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, enable_gqa=self.n_kv_heads != self.n_heads
+            q, k, v, is_causal=True, dropout_p=p, enable_gqa=self.n_kv_heads != self.n_heads
         )
-        return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
+        return F.dropout(self.o_proj(y.transpose(1, 2).reshape(b, t, -1)), p, self.training)
 
 
 class MLP(nn.Module):
@@ -181,9 +188,11 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
         self.up_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
         self.down_proj = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+        self.dropout = cfg.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        out = self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return F.dropout(out, self.dropout, self.training) if self.dropout else out
 
 
 class Block(nn.Module):

@@ -235,3 +235,19 @@ def test_overfits_one_batch() -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_dropout_trains_only_and_leaves_eval_logits_alone() -> None:
+    torch.manual_seed(0)
+    plain = Decoder(config_for("tiny", 256, 32))
+    dropped = Decoder(config_for("tiny", 256, 32, dropout=0.3))
+    dropped.load_state_dict(plain.state_dict())
+    ids = torch.randint(0, 256, (2, 16))
+    plain.eval(), dropped.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dropped(ids)[0], plain(ids)[0])  # eval: identical
+        dropped.train()
+        a, b = dropped(ids)[0], dropped(ids)[0]
+    assert not torch.equal(a, b)  # training: random masks
+    with pytest.raises(ValueError, match="dropout"):
+        config_for("tiny", 256, 32, dropout=1.0)
