@@ -157,15 +157,13 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     name = request.path_params["model"]
-    if name not in gw.router.routes:
-        try:
-            gw.router.resolve(name)
-        except GatewayError as err:
-            if "anthropic-version" in request.headers:
-                from multimodel.api.anthropic import error_response as anthropic_error
+    if name not in gw.router.names:
+        err = gw.router.not_found(name)
+        if "anthropic-version" in request.headers:
+            from multimodel.api.anthropic import error_response as anthropic_error
 
-                return anthropic_error(err, new_request_id())
-            return error_response(err, None)
+            return anthropic_error(err, new_request_id())
+        return error_response(err, None)
     body = _anthropic_model(gw, name) if "anthropic-version" in request.headers else _model(gw, name)
     return Response(orjson.dumps(body), media_type="application/json")
 

@@ -193,10 +193,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         tok_dir = _tokenizer_dir(cfg, out, d)
         tokenizer = tok_mod.load(tok_dir)
+        # Rank 0 tokenises; the others then find its files and reuse them.
         if d.main:
             info = data_mod.prepare(paths, tokenizer, out / "data", cfg.val_fraction)
         _barrier(d)
-        info = data_mod.prepare(paths, tokenizer, out / "data", cfg.val_fraction)  # reuses rank 0's files
+        if not d.main:
+            info = data_mod.prepare(paths, tokenizer, out / "data", cfg.val_fraction)
 
         mc = model_config(cfg, len(tokenizer))
         _check_memory(mc, cfg, device)

@@ -65,7 +65,7 @@ class OpenAIProvider(Provider):
         yield parser.end()  # no [DONE]: tolerated, as the SDKs do, when the answer was finished
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        if not self.capabilities.embeddings and not self.config.options.get("embeddings"):
+        if not self.capabilities.embeddings:
             return await super().embed(request)
         body: dict[str, Any] = {
             "model": self.config.model,

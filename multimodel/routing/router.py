@@ -48,9 +48,12 @@ class Router:
         if route is None:
             if self.auto is not None and name == self.auto.name:
                 return self.routes[self.auto.pick()]
-            raise GatewayError(
-                "not_found",
-                f"The model {name!r} does not exist. Available models: {self._available}",
-                param="model",
-            )
+            raise self.not_found(name)
         return route
+
+    def not_found(self, name: str) -> GatewayError:
+        return GatewayError(
+            "not_found",
+            f"The model {name!r} does not exist. Available models: {self._available}",
+            param="model",
+        )
