@@ -38,10 +38,13 @@ usage = sa.Table(
     sa.Column("answer", sa.Text(), nullable=True),
     # The alias the client asked for when another model answered (the `auto` route), else NULL.
     sa.Column("route", sa.String(), nullable=True),
+    # The gateway API key (api_keys.id) that made the request; NULL when keys are not in use.
+    sa.Column("key_id", sa.String(), nullable=True),
     sa.Index("ix_usage_request_id", "request_id", unique=True),
     sa.Index("ix_usage_created_at", "created_at"),
     # Leads with the model so it serves "rows of model X" and "model X over a time range".
     sa.Index("ix_usage_public_model_created_at", "public_model", "created_at"),
+    sa.Index("ix_usage_key_id_created_at", "key_id", "created_at"),  # spend per key
 )
 
 # --- the preference engine (migration 0002_preference) ------------------------------------
@@ -90,4 +93,23 @@ feedback = sa.Table(
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("updated_at", sa.Double(), nullable=False),
     sa.Index("ix_feedback_request_id_user", "request_id", "user", unique=True),
+)
+
+# --- gateway API keys (migration 0003_api_keys) -------------------------------------------
+
+# A key is shown once, at creation; only its SHA-256 is kept. `prefix` identifies it in listings.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("key_hash", sa.String(), nullable=False),
+    sa.Column("prefix", sa.String(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.Column("budget_usd", sa.Double(), nullable=True),  # total spend allowed; NULL: no limit
+    sa.Column("rpm", sa.Integer(), nullable=True),  # requests per minute; NULL: no limit
+    sa.Column("models", sa.Text(), nullable=True),  # JSON list of allowed public names; NULL: all
+    sa.Index("ix_api_keys_key_hash", "key_hash", unique=True),
+    sa.Index("ix_api_keys_name", "name", unique=True),
 )

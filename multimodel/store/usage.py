@@ -26,3 +26,4 @@ class UsageRow:
     prompt: str | None = None  # JSON of the canonical messages, when log_content is on
     answer: str | None = None  # the answer text (+ tool calls as JSON), when log_content is on
     route: str | None = None  # the alias the client asked for (`auto`) when another model answered
+    key_id: str | None = None  # the gateway API key (api_keys.id) that made the request
