@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from multimodel.api import anthropic, arena, feedback, health, leaderboard, openai
+from multimodel.api import anthropic, arena, feedback, health, leaderboard, openai, usage
+from multimodel.auth.middleware import KeyMiddleware
 from multimodel.errors import GatewayError
 from multimodel.gateway import Gateway
+from multimodel.ui import routes as ui
 
 log = logging.getLogger("multimodel")
 
@@ -50,7 +53,7 @@ def create_app(gateway: Gateway) -> Starlette:
             await gateway.close()  # flushes every pending usage row
 
     async def root(request: Request) -> Response:
-        return RedirectResponse("/v1/models")
+        return RedirectResponse("/ui")
 
     app = Starlette(
         routes=[
@@ -59,11 +62,19 @@ def create_app(gateway: Gateway) -> Starlette:
             *feedback.routes,
             *arena.routes,
             *leaderboard.routes,
+            *usage.routes,
             *health.routes,
+            *ui.routes,
             Route("/", root),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
+        # Only when keys are required: a gateway without them pays nothing per request.
+        middleware=(
+            [Middleware(KeyMiddleware, guard=gateway.keys, render_error=_error_for)]
+            if gateway.settings.auth.require_keys
+            else []
+        ),
     )
     app.state.gateway = gateway
     app.state.leaderboards = leaderboard.BoardCache()

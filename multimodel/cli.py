@@ -168,22 +168,20 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
         click.echo(f"[{usage.input_tokens} input tokens, {usage.output_tokens} output tokens]", err=True)
 
 
-def _add_inhouse_commands() -> None:
-    from multimodel.inhouse.commands import COMMANDS
+def _add_commands() -> None:
+    """The pipeline's, the preference engine's and the keys' commands, each from its own package."""
+    import importlib
 
-    for command in COMMANDS:
-        main.add_command(command)
+    for module in (
+        "multimodel.inhouse.commands",
+        "multimodel.preference.commands",
+        "multimodel.auth.commands",
+    ):
+        for command in importlib.import_module(module).COMMANDS:
+            main.add_command(command)
 
 
-def _add_preference_commands() -> None:
-    from multimodel.preference.commands import COMMANDS
-
-    for command in COMMANDS:
-        main.add_command(command)
-
-
-_add_inhouse_commands()
-_add_preference_commands()
+_add_commands()
 
 if __name__ == "__main__":
     main()

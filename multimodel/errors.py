@@ -32,6 +32,18 @@ _STATUS: dict[str, int] = {
 }
 
 
+# Why an upstream call failed, as retries and fallbacks see it (the `fallback_on` vocabulary).
+Condition = Literal["rate_limit", "server_error", "overloaded", "timeout", "connection", "context_length"]
+CONDITIONS: tuple[Condition, ...] = (
+    "rate_limit",
+    "server_error",
+    "overloaded",
+    "timeout",
+    "connection",
+    "context_length",
+)
+
+
 class GatewayError(Exception):
     """An error meant for the client: safe message, no secrets, no trace."""
 
@@ -52,6 +64,10 @@ class GatewayError(Exception):
         self.status = status if status is not None else _STATUS[kind]
         self.retry_after = retry_after
         self.code = code  # a machine-readable code where the kind's default does not fit
+        # Set where an upstream call failed: its HTTP status (None when it never answered), and a
+        # condition where the kind alone does not tell (a refused connection, a too-long prompt).
+        self.upstream_status: int | None = None
+        self.condition: Condition | None = None
 
 
 def invalid(message: str, param: str | None = None) -> GatewayError:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 
+from multimodel.auth.guard import KeyGuard
 from multimodel.errors import ConfigError
 from multimodel.preference.live import LivePreferences, Standings
 from multimodel.providers import http
@@ -26,6 +27,7 @@ class Gateway:
         self.router = Router.build(settings, self.ctx)  # validates the config before anything starts
         self.engine = make_engine(settings.database)
         self.writer = UsageWriter(self.engine, max_queue=settings.log_queue_size)
+        self.keys = KeyGuard(self.engine, settings.auth.refresh_seconds)
         pref, auto = settings.preference, self.router.auto
         self.preferences = LivePreferences(
             self.engine,
@@ -53,24 +55,29 @@ class Gateway:
             ) from None
         self.writer.start()
         self.preferences.start()
+        if self.settings.auth.require_keys:
+            await self.keys.reload()  # a database without keys answers 401 from the first request
+            self.keys.start()
         self.ctx.http = http.new_session()
         # One at a time: loads are CPU-bound, and concurrent first imports of a library race.
         for name, route in self.router.routes.items():
-            try:
-                await route.provider.start()
-            except ConfigError:
-                raise
-            except Exception as e:
-                raise ConfigError(f"model {name!r}: provider failed to start ({_first_line(e)})") from None
+            for deployment in route.deployments:
+                try:
+                    await deployment.provider.start()
+                except ConfigError:
+                    raise
+                except Exception as e:
+                    raise ConfigError(
+                        f"model {name!r}: provider failed to start ({_first_line(e)})"
+                    ) from None
 
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
         await self.preferences.close()
-        await asyncio.gather(
-            *(r.provider.close() for r in self.router.routes.values()), return_exceptions=True
-        )
+        await self.keys.close()
+        await asyncio.gather(*(p.close() for p in self.router.providers()), return_exceptions=True)
         if self.ctx.http is not None:
             await self.ctx.http.close()
         await asyncio.to_thread(self.writer.close)

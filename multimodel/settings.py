@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from multimodel.errors import ConfigError
+from multimodel.routing.policy import POLICY_KEYS, Policy, parse_policy
 
 DEFAULT_CONFIG_FILE = "multimodel.yaml"
 # The embedded default's in-house models (shipped in the repository, made by scripts/make_house_models).
@@ -41,6 +42,9 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
+    """One public model. Its own provider fields describe its first (often only) deployment, which
+    is also what each provider instance receives: a deployment is a ModelConfig too."""
+
     name: str  # the public id clients send
     provider: str
     model: str  # upstream model id (inhouse: a model directory)
@@ -51,6 +55,18 @@ class ModelConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     # Provider-specific extras (api_version for Azure, headers, device, ...), plain data.
     options: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0  # share of the traffic under the `weighted` strategy
+    deployment: str | None = None  # the deployment's id (`id:`); None: the model's name
+    # Every deployment when the entry lists `deployments:`; empty: the entry is the one deployment.
+    deployments: tuple[ModelConfig, ...] = ()
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def deployment_id(self) -> str:
+        return self.deployment or self.name
+
+    def each_deployment(self) -> tuple[ModelConfig, ...]:
+        return self.deployments or (self,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +86,22 @@ class PreferenceSettings:
     arena_pool: tuple[str, ...] = ()  # the arena's models; parse() fills in every model when unset
     auto: AutoSettings | None = None  # no `auto` route unless configured
     votes_per_user_per_day: int = 200
+    battles_per_user_per_day: int = 1000  # without a user id: per API key (or all anonymous callers)
     max_battle_age_hours: float = 24.0
     bootstrap_rounds: int = 1000
 
     @property
     def refresh_seconds(self) -> float:
         return self.auto.refresh_seconds if self.auto is not None else DEFAULT_REFRESH_S
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Gateway API keys (`multimodel keys create`): off by default so the embedded defaults run as is."""
+
+    require_keys: bool = False
+    # How often the keys and their spend are re-read (a revoked key stops working within this).
+    refresh_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +115,7 @@ class Settings:
     log_queue_size: int = 100_000
     source: str = "embedded defaults"
     preference: PreferenceSettings = field(default_factory=PreferenceSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:
@@ -143,16 +170,28 @@ def embedded_defaults(env: dict[str, str]) -> Settings:
     return parse({"database": "sqlite:///multimodel.db", "models": models}, env, source="embedded defaults")
 
 
-_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size", "preference"}
+_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size", "preference", "auth"}
+_AUTH_KEYS = {"require_keys", "refresh_seconds"}
 _PREFERENCE_KEYS = {
     "arena_pool",
     "auto",
     "votes_per_user_per_day",
+    "battles_per_user_per_day",
     "max_battle_age_hours",
     "bootstrap_rounds",
 }
 _AUTO_KEYS = {"name", "candidates", "floor", "max_price_per_mtok", "refresh_seconds"}
-_MODEL_KEYS = {"name", "provider", "model", "api_base", "api_key_env", "price", "timeouts", "options"}
+_DEPLOYMENT_KEYS = {
+    "provider",
+    "model",
+    "api_base",
+    "api_key_env",
+    "price",
+    "timeouts",
+    "options",
+    "weight",
+}
+_MODEL_KEYS = {"name", "deployments", *_DEPLOYMENT_KEYS, *POLICY_KEYS}
 
 
 def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
@@ -173,6 +212,7 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError(f"{source}: model {sorted(dup)[0]!r}: field 'name' is used twice")
+    _check_fallbacks(models, source)
     database = raw.get("database", "sqlite:///multimodel.db")
     if not isinstance(database, str) or not database.startswith(("sqlite", "postgresql")):
         raise ConfigError(f"{source}: field 'database' must be a sqlite:/// or postgresql:// URL")
@@ -188,7 +228,26 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
         log_queue_size=int(raw.get("log_queue_size", 100_000)),
         source=source,
         preference=_parse_preference(raw.get("preference"), models, source),
+        auth=_parse_auth(raw.get("auth"), source),
     )
+
+
+def _parse_auth(raw: Any, source: str) -> AuthSettings:
+    if raw is None:
+        return AuthSettings()
+    where = f"{source}: auth"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a mapping")
+    unknown = set(raw) - _AUTH_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    require = raw.get("require_keys", False)
+    if not isinstance(require, bool):
+        raise ConfigError(f"{where}: field 'require_keys' must be true or false")
+    refresh = _number(raw, "refresh_seconds", AuthSettings().refresh_seconds, 0, where)
+    if refresh <= 0:
+        raise ConfigError(f"{where}: field 'refresh_seconds' must be above 0")
+    return AuthSettings(require_keys=require, refresh_seconds=refresh)
 
 
 def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> PreferenceSettings:
@@ -212,6 +271,11 @@ def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> Prefe
         auto=_parse_auto(raw["auto"], by_name, where) if raw.get("auto") is not None else None,
         votes_per_user_per_day=int(
             _number(raw, "votes_per_user_per_day", defaults.votes_per_user_per_day, 1, where, integer=True)
+        ),
+        battles_per_user_per_day=int(
+            _number(
+                raw, "battles_per_user_per_day", defaults.battles_per_user_per_day, 1, where, integer=True
+            )
         ),
         max_battle_age_hours=_number(raw, "max_battle_age_hours", defaults.max_battle_age_hours, 0, where),
         bootstrap_rounds=int(
@@ -311,28 +375,70 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
     if not isinstance(m, dict):
         raise ConfigError(f"{source}: models[{i}] must be a mapping")
     label = f"model {m.get('name')!r}" if isinstance(m.get("name"), str) else f"models[{i}]"
-    for key in ("name", "provider", "model"):
-        if not isinstance(m.get(key), str) or not m[key]:
-            raise ConfigError(f"{source}: {label}: missing field {key!r}")
+    where = f"{source}: {label}"
+    if not isinstance(m.get("name"), str) or not m["name"]:
+        raise ConfigError(f"{where}: missing field 'name'")
     unknown = set(m) - _MODEL_KEYS
     if unknown:
-        raise ConfigError(f"{source}: {label}: unknown field {sorted(unknown)[0]!r}")
+        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    policy = parse_policy(m, where)
+    if "deployments" not in m:
+        return replace(_parse_deployment(m, m["name"], None, env, where), policy=policy)
+    mixed = sorted(set(m) & _DEPLOYMENT_KEYS)
+    if mixed:
+        raise ConfigError(f"{where}: field {mixed[0]!r} belongs inside each of 'deployments'")
+    raw = m["deployments"]
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: field 'deployments' must be a non-empty list")
+    deployments = []
+    for j, d in enumerate(raw):
+        here = f"{where}: deployments[{j}]"
+        if not isinstance(d, dict):
+            raise ConfigError(f"{here} must be a mapping")
+        unknown = set(d) - _DEPLOYMENT_KEYS - {"id"}
+        if unknown:
+            raise ConfigError(f"{here}: unknown field {sorted(unknown)[0]!r}")
+        dep_id = d.get("id", f"{m['name']}#{j + 1}")
+        if not isinstance(dep_id, str) or not dep_id:
+            raise ConfigError(f"{here}: field 'id' must be a non-empty string")
+        deployments.append(_parse_deployment(d, m["name"], dep_id, env, here))
+    ids = [d.deployment_id for d in deployments]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{where}: field 'deployments': two deployments have the same id")
+    return replace(deployments[0], deployments=tuple(deployments), policy=policy)
+
+
+def _check_fallbacks(models: list[ModelConfig], source: str) -> None:
+    names = {m.name for m in models}
+    for m in models:
+        for f in m.policy.fallbacks:
+            if f not in names:
+                raise ConfigError(f"{source}: model {m.name!r}: field 'fallbacks': unknown model {f!r}")
+            if f == m.name:
+                raise ConfigError(f"{source}: model {m.name!r}: field 'fallbacks' lists the model itself")
+
+
+def _parse_deployment(
+    m: dict[str, Any], name: str, dep_id: str | None, env: dict[str, str], where: str
+) -> ModelConfig:
+    """One deployment's fields (a model entry's own, or one of its `deployments`)."""
+    for key in ("provider", "model"):
+        if not isinstance(m.get(key), str) or not m[key]:
+            raise ConfigError(f"{where}: missing field {key!r}")
     from multimodel.providers.registry import provider_names
 
     if m["provider"] not in provider_names():
         raise ConfigError(
-            f"{source}: {label}: field 'provider': unknown provider {m['provider']!r} ({_KNOWN_PROVIDERS_HINT})"
+            f"{where}: field 'provider': unknown provider {m['provider']!r} ({_KNOWN_PROVIDERS_HINT})"
         )
     api_key = None
     key_env = m.get("api_key_env")
     if key_env is not None:
         if not isinstance(key_env, str):
-            raise ConfigError(f"{source}: {label}: field 'api_key_env' must be an environment variable name")
+            raise ConfigError(f"{where}: field 'api_key_env' must be an environment variable name")
         api_key = env.get(key_env)
         if not api_key:
-            raise ConfigError(
-                f"{source}: {label}: field 'api_key_env': environment variable {key_env} is not set"
-            )
+            raise ConfigError(f"{where}: field 'api_key_env': environment variable {key_env} is not set")
     price = None
     if m.get("price") is not None:
         p = m["price"]
@@ -340,7 +446,7 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
             price = Price(float(p.get("input_per_mtok", 0)), float(p.get("output_per_mtok", 0)))
         except (AttributeError, TypeError, ValueError):
             raise ConfigError(
-                f"{source}: {label}: field 'price' must be {{input_per_mtok: N, output_per_mtok: N}}"
+                f"{where}: field 'price' must be {{input_per_mtok: N, output_per_mtok: N}}"
             ) from None
     timeouts = Timeouts()
     if m.get("timeouts") is not None:
@@ -349,18 +455,21 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
             timeouts = Timeouts(**{k: float(v) for k, v in t.items()})
         except (AttributeError, TypeError, ValueError):
             raise ConfigError(
-                f"{source}: {label}: field 'timeouts' must be {{connect: S, first_byte: S, total: S}}"
+                f"{where}: field 'timeouts' must be {{connect: S, first_byte: S, total: S}}"
             ) from None
     options = m.get("options") or {}
     if not isinstance(options, dict):
-        raise ConfigError(f"{source}: {label}: field 'options' must be a mapping")
+        raise ConfigError(f"{where}: field 'options' must be a mapping")
     api_base = m.get("api_base")
     if api_base is not None and (
         not isinstance(api_base, str) or not api_base.startswith(("http://", "https://"))
     ):
-        raise ConfigError(f"{source}: {label}: field 'api_base' must be an http(s) URL")
+        raise ConfigError(f"{where}: field 'api_base' must be an http(s) URL")
+    weight = m.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise ConfigError(f"{where}: field 'weight' must be a number at least 0")
     return ModelConfig(
-        name=m["name"],
+        name=name,
         provider=m["provider"],
         model=m["model"],
         api_base=api_base.rstrip("/") if api_base else None,
@@ -369,4 +478,6 @@ def _parse_model(m: Any, i: int, env: dict[str, str], source: str) -> ModelConfi
         price=price,
         timeouts=timeouts,
         options=options,
+        weight=float(weight),
+        deployment=dep_id,
     )

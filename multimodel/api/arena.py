@@ -12,7 +12,8 @@ names them before the vote: the stream shows the side's label, error messages ar
 upstream's message may name its model), and feedback answers never include a model. Both answers
 must be streamed before a vote; a battle takes one vote, within `max_battle_age_hours` of its
 creation, and a voter (the vote's `user`, else the battle's; anonymous voters share one budget)
-at most `votes_per_user_per_day` votes. Ownership checks wait for gateway API keys.
+at most `votes_per_user_per_day` votes; a user creates at most `battles_per_user_per_day` battles.
+With gateway API keys in use, a battle belongs to the key that created it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
 from multimodel.api.flow import Encoder, read_json, serve_prepared
 from multimodel.api.openai import OpenAIFormat
+from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
 from multimodel.formats import openai_chat
 from multimodel.gateway import Gateway
@@ -81,18 +83,25 @@ async def create_battle(request: Request) -> Response:
             "the arena needs at least two models (preference.arena_pool)",
             code="arena_unavailable",
         )
+    user, key = opt_user(body), key_of(request)
+    now = time.time()
+    cap = gw.settings.preference.battles_per_user_per_day
+    made = await in_db(store.battles_since, gw.engine, user, key.id if key else None, now - store.DAY_S)
+    if made >= cap:
+        raise GatewayError("rate_limit", f"at most {cap} battles per user per day", code="battle_limit")
     model_a, model_b = draw_pair(pool, gw.preferences.standings, np.random.default_rng())
     battle = BattleRow(
         id="bat_" + secrets.token_hex(12),
-        created_at=time.time(),
+        created_at=now,
         model_a=model_a,
         model_b=model_b,
         prompt=orjson.dumps(messages).decode(),
-        user=opt_user(body),
+        user=user,
         category=opt_user(body, "category", max_len=128),
         request_a=None,
         request_b=None,
         winner=None,
+        key_id=key.id if key else None,
     )
     await in_db(store.create_battle, gw.engine, battle)
     links = {s: {"stream": str(request.url_for("arena_stream", battle_id=battle.id, side=s))} for s in "ab"}
@@ -126,7 +135,7 @@ async def stream_answer(request: Request) -> Response:
     side: Literal["a", "b"] = request.path_params["side"]
     if side not in ("a", "b"):
         raise GatewayError("not_found", f"no side {side!r}: a battle has sides a and b", param="side")
-    battle = await _open_battle(gw, request.path_params["battle_id"])
+    battle = await _open_battle(gw, request, request.path_params["battle_id"])
     model = battle.model_a if side == "a" else battle.model_b
     route = gw.router.routes.get(model)
     if route is None:  # the config changed since the battle was made
@@ -137,7 +146,7 @@ async def stream_answer(request: Request) -> Response:
         {"model": f"model-{side}", "messages": orjson.loads(battle.prompt), "stream": True}
     )
     req.user = battle.user
-    response = await serve_prepared(gw, FORMAT, req, route, endpoint="arena")
+    response = await serve_prepared(gw, FORMAT, req, route, endpoint="arena", key=key_of(request))
     if response.status_code == 200:
         await in_db(store.set_answer, gw.engine, battle.id, side, response.headers["x-request-id"])
     return response
@@ -152,7 +161,7 @@ async def vote(request: Request) -> Response:
     winner = WINNERS.get(choice) if isinstance(choice, str) else None
     if winner is None:
         raise invalid('\'winner\' must be one of "a", "b", "tie", "both_bad"', "winner")
-    battle = await _open_battle(gw, request.path_params["battle_id"])
+    battle = await _open_battle(gw, request, request.path_params["battle_id"])
     if battle.request_a is None or battle.request_b is None:
         raise invalid("stream both answers (a and b) before voting", "winner")
     user = opt_user(body) or battle.user
@@ -176,10 +185,12 @@ async def vote(request: Request) -> Response:
     )
 
 
-async def _open_battle(gw: Gateway, battle_id: str) -> BattleRow:
-    """The battle, if it still takes answers and votes."""
+async def _open_battle(gw: Gateway, request: Request, battle_id: str) -> BattleRow:
+    """The battle, if it still takes answers and votes from this caller (with keys in use, only
+    the key that created it sees it: another's battle answers as if it did not exist)."""
     battle = await in_db(store.get_battle, gw.engine, battle_id)
-    if battle is None:
+    key = key_of(request)
+    if battle is None or (key is not None and battle.key_id != key.id):
         raise GatewayError("not_found", f"no battle {battle_id!r}", code="battle_not_found")
     if battle.winner is not None:
         raise _voted(battle_id)

@@ -9,8 +9,8 @@ user of the same answer replaces the first (`comment` and `category` too). The a
 stored feedback. Arena answers are refused (400): they are judged by the battle's vote, and a
 rating would move their model's row in the satisfaction table, naming it before the vote.
 
-Anyone may rate any answer for now: gateway API keys do not exist yet; when they do, feedback
-will be tied to the key that made the request.
+When the gateway requires API keys, an answer can only be rated with the key that asked for it
+(403 otherwise): one product's users cannot move another's numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
 from multimodel.api.flow import read_json
+from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
 from multimodel.formats import fields as f
 from multimodel.gateway import Gateway
@@ -62,16 +63,25 @@ def parse(body: dict[str, Any], now: float) -> FeedbackRow:
 async def post_feedback(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     row = parse(await read_json(request), time.time())
-    endpoint = await in_db(store.answer_endpoint, gw.engine, row.request_id)
-    if endpoint is None:
+    answer = await in_db(store.answer_of, gw.engine, row.request_id)
+    if answer is None:
         await in_db(gw.writer.flush, FLUSH_WAIT_S)
-        endpoint = await in_db(store.answer_endpoint, gw.engine, row.request_id)
-    if endpoint is None:
+        answer = await in_db(store.answer_of, gw.engine, row.request_id)
+    if answer is None:
         raise GatewayError(
             "not_found",
             f"no answer has request id {row.request_id!r}",
             param="request_id",
             code="request_not_found",
+        )
+    endpoint, answer_key = answer
+    key = key_of(request)
+    if key is not None and answer_key != key.id:
+        raise GatewayError(
+            "permission",
+            "this answer was made with another API key",
+            param="request_id",
+            code="not_your_answer",
         )
     if endpoint == "arena":
         # Its model's satisfaction row would move, and so name the model before the vote.

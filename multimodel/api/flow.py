@@ -12,9 +12,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from multimodel.auth.keys import KeyRecord, check_model
+from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
 from multimodel.gateway import Gateway
+from multimodel.routing import attempts
 from multimodel.routing.router import Route
+from multimodel.settings import Price
 from multimodel.store.usage import UsageRow
 from multimodel.types import ChatRequest, ChatResult, Event, Finish, ImagePart, TextDelta, ToolCallStart
 
@@ -89,14 +93,20 @@ def check_capabilities(route: Route, req: ChatRequest) -> None:
 class _Log:
     """Collects one request's usage row as the request goes, then hands it to the writer once."""
 
-    __slots__ = ("gw", "row", "t0")
+    __slots__ = ("gw", "key", "price", "row", "t0")
 
-    def __init__(self, gw: Gateway, api_format: str, endpoint: str, request_id: str) -> None:
+    def __init__(
+        self, gw: Gateway, api_format: str, endpoint: str, request_id: str, key: KeyRecord | None = None
+    ) -> None:
         self.gw = gw
         self.t0 = time.perf_counter()
+        self.key = key
+        self.price: Price | None = None  # the answering deployment's
         self.row = UsageRow(
             request_id, time.time(), api_format, endpoint, "", None, None, False, 200, None, 0.0, None
         )
+        if key is not None:
+            self.row.key_id = key.id
 
     def route(self, route: Route, stream: bool) -> None:
         self.row.public_model = route.config.name
@@ -104,13 +114,20 @@ class _Log:
         self.row.upstream_model = route.config.model
         self.row.stream = stream
 
+    def answered(self, answer: attempts.Answer) -> None:
+        """The model and deployment that answered (a fallback's, or another deployment's)."""
+        config = answer.deployment.config
+        self.row.public_model = answer.route.name
+        self.row.provider = config.provider
+        self.row.upstream_model = config.model
+        self.price = config.price
+
     def first_token(self) -> None:
         if self.row.ttft_ms is None:
             self.row.ttft_ms = (time.perf_counter() - self.t0) * 1000
 
     def done(
         self,
-        route: Route | None,
         result: ChatResult | None,
         status: int,
         error: str | None,
@@ -123,9 +140,11 @@ class _Log:
         if result is not None:
             row.input_tokens = result.usage.input_tokens
             row.output_tokens = result.usage.output_tokens
-            price = route.config.price if route else None
+            price = self.price
             if price is not None:
                 row.cost_usd = price.cost(row.input_tokens, row.output_tokens)
+                if row.key_id is not None:
+                    self.gw.keys.charge(row.key_id, row.cost_usd)
             if self.gw.settings.log_content:
                 row.answer = (
                     result.text
@@ -141,16 +160,22 @@ class _Log:
 
 async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Response:
     """Answer a client's chat request in its own format."""
-    return await _answer(gw, fmt, _Log(gw, fmt.name, "chat", new_request_id()), request=request)
+    ulog = _Log(gw, fmt.name, "chat", new_request_id(), key_of(request))
+    return await _answer(gw, fmt, ulog, request=request)
 
 
 async def serve_prepared(
-    gw: Gateway, fmt: ClientFormat, req: ChatRequest, route: Route, endpoint: str
+    gw: Gateway,
+    fmt: ClientFormat,
+    req: ChatRequest,
+    route: Route,
+    endpoint: str,
+    key: KeyRecord | None = None,
 ) -> Response:
     """Answer a request the gateway built itself (the arena's) on a given route, through the same
     flow and usage log as serve_chat. The answer shows `req.model`, which may hide the route's name;
     the usage row has the real one."""
-    return await _answer(gw, fmt, _Log(gw, fmt.name, endpoint, new_request_id()), req=req, route=route)
+    return await _answer(gw, fmt, _Log(gw, fmt.name, endpoint, new_request_id(), key), req=req, route=route)
 
 
 async def _answer(
@@ -170,48 +195,46 @@ async def _answer(
             model = body.get("model")
             ulog.row.public_model = model if isinstance(model, str) else ""
             req = fmt.parse(body)
+            check_model(ulog.key, req.model)
+        # The arena's prepared requests stay on their model: a fallback would answer for another.
+        fallbacks = route is None
         if route is None:
             route = gw.router.resolve(req.model)
             if route.config.name != req.model:  # an alias (`auto`) chose the model: the answer names it
                 ulog.row.route, req.model = req.model, route.config.name
         ulog.route(route, req.stream)
         check_capabilities(route, req)
-        events = route.provider.stream(req)
+        # Retries and failovers happen in here, before anything is sent: an upstream that fails
+        # before its first content gets another try or a real error status, not a 200 with an
+        # error event.
+        answer = await attempts.answer(route, req, ulog.row.attempts, fallbacks=fallbacks)
+        ulog.answered(answer)
+        if answer.route is not route:  # a fallback answered: the answer names it
+            ulog.row.route, req.model = ulog.row.route or req.model, answer.route.name
         if req.stream:
-            # Wait for the first event before sending headers: an upstream that fails
-            # before answering gets a real error status, not a 200 with an error event.
-            first = await anext(events)
             return StreamingResponse(
-                _stream(ulog, route, req, fmt, request_id, first, events),
+                _stream(ulog, req, fmt, request_id, answer.head, answer.rest),
                 media_type="text/event-stream",
                 headers=_stream_headers(request_id),
             )
         result = ChatResult()
-        try:
-            async for item in events:
-                for ev in item if isinstance(item, list) else (item,):
-                    if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
-                        ulog.first_token()
-                    result.add(ev)
-        finally:
-            await _aclose(events)
-        ulog.done(route, result, 200, None, req)
+        for ev in answer.head:
+            if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
+                ulog.first_token()
+            result.add(ev)
+        ulog.done(result, 200, None, req)
         return Response(
             fmt.render(result, request_id, req.model),
             media_type="application/json",
             headers={"x-request-id": request_id},
         )
     except GatewayError as err:
-        ulog.done(route, None, err.status, err.kind, req)
+        ulog.done(None, err.status, err.kind, req)
         return fmt.error_response(err, request_id)
-    except StopAsyncIteration:
-        empty = GatewayError("upstream", "upstream returned an empty answer")
-        ulog.done(route, None, empty.status, empty.kind, req)
-        return fmt.error_response(empty, request_id)
     except Exception as e:  # a bug of ours: answer cleanly, keep the trace in the server log only
         log.error("request %s failed: %s", request_id, e.__class__.__name__, exc_info=True)
         bug = GatewayError("api_error", "internal error in the gateway")
-        ulog.done(route, None, 500, bug.kind, req)
+        ulog.done(None, 500, bug.kind, req)
         return fmt.error_response(bug, request_id)
 
 
@@ -221,12 +244,11 @@ def _stream_headers(request_id: str) -> dict[str, str]:
 
 async def _stream(
     ulog: _Log,
-    route: Route,
     req: ChatRequest,
     fmt: ClientFormat,
     request_id: str,
-    first: Event | list[Event],
-    events: AsyncIterator[Event | list[Event]],
+    first: list[Event],
+    events: AsyncIterator[Event | list[Event]] | None,
 ) -> AsyncIterator[bytes]:
     """Encode the provider's events for the client: one write per batch the provider yields (one
     per upstream network read), so a burst of upstream chunks costs one send, not one each."""
@@ -249,7 +271,7 @@ async def _stream(
             if out:
                 yield out
                 out = b""
-            item = await anext(events, None)
+            item = await anext(events, None) if events is not None else None
         error = None
         yield out + enc.end()
     except GatewayError as err:
@@ -261,8 +283,9 @@ async def _stream(
         error = "api_error"
         yield enc.error(GatewayError("api_error", "internal error in the gateway"))
     finally:
-        await _aclose(events)
-        ulog.done(route, result, 200, error, req)
+        if events is not None:
+            await _aclose(events)
+        ulog.done(result, 200, error, req)
 
 
 async def _aclose(events: AsyncIterator[Event | list[Event]]) -> None:

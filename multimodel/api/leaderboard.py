@@ -3,7 +3,10 @@
 JSON: {"object": "leaderboard", "category", "battles", "bootstrap_rounds",
        "leaderboard": [{"rank", "model", "rating", "ci_low", "ci_high", "votes", "wins", "ties", "losses"}],
        "satisfaction": [{"model", "thumbs_up", "thumbs", "rate", "rate_low", "rate_high", "mean_score", "scores"}],
-       "note": null | why there are no ratings}
+       "note": null | why there are no ratings,
+       "pairwise": {"models", "win_rate": [[row beat column, ties half; null: never met]], "battles": [[n]]},
+       "categories": [every category with votes or feedback],
+       "auto": null | {"name", "shares": {model: current probability of being picked}}}
 CSV: the leaderboard rows. Table: both tables as aligned text (what `multimodel leaderboard` prints).
 """
 
@@ -68,7 +71,9 @@ async def get_leaderboard(request: Request) -> Response:
         return Response(to_csv(board.rows), media_type="text/csv")
     if fmt == "table":
         return PlainTextResponse(board.as_table())
-    return json_response(board.as_json())
+    auto = gw.router.auto
+    shares = None if auto is None else {"name": auto.name, "shares": auto.shares()}
+    return json_response({**board.as_json(), "auto": shares})
 
 
 routes = [Route("/v1/leaderboard", get_leaderboard, methods=["GET"])]

@@ -15,6 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from multimodel.api.flow import ClientFormat, Encoder, new_request_id, read_json, serve_chat
+from multimodel.auth.keys import check_model
+from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
 from multimodel.formats import openai_chat
 from multimodel.gateway import Gateway
@@ -63,16 +65,21 @@ async def embeddings(request: Request) -> Response:
 
     t0, created = time.perf_counter(), time.time()
     row = UsageRow(request_id, created, "openai", "embeddings", "", None, None, False, 200, None, 0.0, None)
+    key = key_of(request)
+    row.key_id = key.id if key is not None else None
     try:
         body = await read_json(request)
         ereq, fmt = _parse_embeddings(body)
         row.public_model = ereq.model
+        check_model(key, ereq.model)
         route = gw.router.resolve(ereq.model)
         row.provider, row.upstream_model = route.config.provider, route.config.model
         result = await route.provider.embed(ereq)
         row.input_tokens = result.input_tokens
         if route.config.price is not None:
             row.cost_usd = route.config.price.cost(result.input_tokens, 0)
+            if key is not None:
+                gw.keys.charge(key.id, row.cost_usd)
         data = [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
             for i, v in enumerate(result.vectors)
@@ -133,10 +140,17 @@ def _encode(vector: list[float], fmt: str) -> list[float] | str:
     return base64.b64encode(a.tobytes()).decode()
 
 
+def _visible(request: Request, gw: Gateway) -> list[str]:
+    """The public names this caller may use (a key can be limited to some models)."""
+    key = key_of(request)
+    return [n for n in gw.router.names if key is None or key.models is None or n in key.models]
+
+
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
+    names = _visible(request, gw)
     if "anthropic-version" in request.headers:  # the Anthropic SDK's models.list() uses the same path
-        data = [_anthropic_model(gw, name) for name in gw.router.names]
+        data = [_anthropic_model(gw, name) for name in names]
         return Response(
             orjson.dumps(
                 {
@@ -149,7 +163,7 @@ async def list_models(request: Request) -> Response:
             media_type="application/json",
         )
     return Response(
-        orjson.dumps({"object": "list", "data": [_model(gw, n) for n in gw.router.names]}),
+        orjson.dumps({"object": "list", "data": [_model(gw, n) for n in names]}),
         media_type="application/json",
     )
 
@@ -157,7 +171,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     name = request.path_params["model"]
-    if name not in gw.router.names:
+    if name not in _visible(request, gw):
         err = gw.router.not_found(name)
         if "anthropic-version" in request.headers:
             from multimodel.api.anthropic import error_response as anthropic_error

@@ -1,12 +1,15 @@
-"""The leaderboard as the API and the CLI show it: the Bradley–Terry table from arena votes and
-the satisfaction table from feedback on single answers, in one JSON shape."""
+"""The leaderboard as the API and the CLI show it: the Bradley–Terry table from arena votes, the
+pairwise win rates behind it, and the satisfaction table from feedback on single answers, in one
+JSON shape."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from multimodel.preference import store
@@ -15,6 +18,31 @@ from multimodel.preference.leaderboard import Row, format_table, leaderboard_of_
 from multimodel.preference.live import pairs_of
 from multimodel.preference.pairs import Pairs
 from multimodel.preference.satisfaction import SatisfactionRow, format_satisfaction, satisfaction
+from multimodel.store.tables import battles, feedback
+
+
+@dataclass(frozen=True, slots=True)
+class Pairwise:
+    """win_rate[r][c]: the share of the battles between models[r] and models[c] that models[r] won,
+    ties and both-bad counting half; None where the two never met. Models in leaderboard order."""
+
+    models: list[str]
+    win_rate: list[list[float | None]]
+    battles: list[list[int]]
+
+
+def win_rates(pairs: Pairs, order: Iterable[str] = ()) -> Pairwise:
+    """The win-rate matrix of `pairs`, models in `order` first, then the rest by name."""
+    ranked = [m for m in order if m in pairs.models]
+    models = ranked + [m for m in pairs.models if m not in ranked]
+    index = np.array([pairs.models.index(m) for m in models], dtype=np.int64)
+    wins = pairs.matrix()[np.ix_(index, index)]
+    met = wins + wins.T  # battles between the two: each one's wins plus half ties both ways
+    rate = [
+        [None if met[r, c] == 0 else float(wins[r, c] / met[r, c]) for c in range(len(models))]
+        for r in range(len(models))
+    ]
+    return Pairwise(models, rate, met.round().astype(int).tolist())
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +53,8 @@ class Board:
     rows: list[Row] = field(default_factory=list)
     satisfaction: list[SatisfactionRow] = field(default_factory=list)
     note: str | None = None  # why there are no ratings (no votes yet, or they do not define them)
+    pairwise: Pairwise = field(default_factory=lambda: Pairwise([], [], []))
+    categories: list[str] = field(default_factory=list)  # every category with votes or feedback
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +65,8 @@ class Board:
             "leaderboard": [asdict(r) for r in self.rows],
             "satisfaction": [asdict(r) for r in self.satisfaction],
             "note": self.note,
+            "pairwise": asdict(self.pairwise),
+            "categories": self.categories,
         }
 
     def as_table(self) -> str:
@@ -53,15 +85,15 @@ def compute_board(
     anchor: tuple[str, float] | None = None,
 ) -> Board:
     """Raises ValueError for an anchor model without battles; undefined ratings become a note."""
-    battles = int(pairs.battles.sum())
+    n_battles = int(pairs.battles.sum())
     happy = satisfaction(feedback)
-    if battles == 0:
+    if n_battles == 0:
         return Board(category, 0, rounds, [], happy, "no votes yet")
     try:
         rows = leaderboard_of_pairs(pairs, anchor, rounds)
-    except RatingUndefinedError as e:
-        return Board(category, battles, rounds, [], happy, str(e))
-    return Board(category, battles, rounds, rows, happy)
+    except RatingUndefinedError as e:  # the win rates are still worth showing
+        return Board(category, n_battles, rounds, [], happy, str(e), win_rates(pairs))
+    return Board(category, n_battles, rounds, rows, happy, None, win_rates(pairs, (r.model for r in rows)))
 
 
 def board_from_db(
@@ -71,6 +103,17 @@ def board_from_db(
     anchor: tuple[str, float] | None = None,
 ) -> Board:
     pairs = pairs_of(store.pair_counts(engine, category))
-    return compute_board(
+    board = compute_board(
         pairs, store.feedback_records(engine, category), category=category, rounds=rounds, anchor=anchor
     )
+    return replace(board, categories=categories_of(engine))
+
+
+def categories_of(engine: Engine) -> list[str]:
+    """The categories that battles or feedback were given, for a filter to offer."""
+    query = sa.union(
+        sa.select(battles.c.category).where(battles.c.category.is_not(None)),
+        sa.select(feedback.c.category).where(feedback.c.category.is_not(None)),
+    )
+    with engine.connect() as conn:
+        return sorted(c for (c,) in conn.execute(query))

@@ -3,44 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, cast
+from typing import cast
 
 import click
 
-from multimodel.clikit import config_option, die
+from multimodel.clikit import config_option, die, open_database
 from multimodel.preference.battles import FORMATS as BATTLE_FORMATS
 from multimodel.preference.battles import Format
-
-
-class _KeysNotNeeded(dict[str, str]):
-    """An environment in which every API key variable is set: these commands only read the
-    database, so they must not fail for a key that only the server has."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key) or "not-needed"
-
-
-def _settings(config: str | None) -> Any:
-    from multimodel.errors import ConfigError
-    from multimodel.settings import load
-
-    try:
-        return load(config, env=_KeysNotNeeded(os.environ))
-    except ConfigError as e:
-        die(str(e))
-
-
-def _engine(config: str | None) -> Any:
-    from multimodel.store import make_engine, upgrade
-
-    settings = _settings(config)
-    engine = make_engine(settings.database)
-    try:
-        upgrade(engine)  # a database the gateway has not opened yet simply has no votes
-    except Exception as e:
-        die(f"database: cannot open it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    return settings, engine
 
 
 def _anchor(value: str | None) -> tuple[str, float] | None:
@@ -92,7 +61,7 @@ def leaderboard(
                 battles = [b for b in battles if b.category == category]
             board = compute_board(aggregate(battles), category=category, rounds=rounds or 1000, anchor=pin)
         else:
-            settings, engine = _engine(config)
+            settings, engine = open_database(config)
             try:
                 board = board_from_db(
                     engine, category, rounds or settings.preference.bootstrap_rounds, anchor=pin
@@ -132,7 +101,7 @@ def export(out: str, fmt: str | None, config: str | None) -> None:
     from multimodel.preference.battles import write_battles
     from multimodel.preference.store import voted_battles
 
-    _, engine = _engine(config)
+    _, engine = open_database(config)
     try:
         battles = list(voted_battles(engine))
     finally:

@@ -33,6 +33,7 @@ class BattleRow:
     request_a: str | None
     request_b: str | None
     winner: Winner | None  # None until voted
+    key_id: str | None = None  # the API key that created it, when keys are in use
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +55,29 @@ _BATTLE_FIELDS = tuple(f.name for f in fields(BattleRow))
 _FEEDBACK_FIELDS = tuple(f.name for f in fields(FeedbackRow))
 
 
-def answer_endpoint(engine: Engine, request_id: str) -> str | None:
-    """The usage log's endpoint of a request ("chat", "arena", ...), or None if it is not logged."""
+def answer_of(engine: Engine, request_id: str) -> tuple[str, str | None] | None:
+    """(endpoint, key id) of a logged request ("chat", "arena", ...), or None if it is not logged."""
     with engine.connect() as conn:
-        return conn.execute(
-            sa.select(usage.c.endpoint).where(usage.c.request_id == request_id)
-        ).scalar_one_or_none()
+        row = conn.execute(
+            sa.select(usage.c.endpoint, usage.c.key_id).where(usage.c.request_id == request_id)
+        ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def battles_since(engine: Engine, user: str | None, key_id: str | None, since: float) -> int:
+    """Battles created after `since` by this user (or, without a user id, by this key / anonymously)."""
+    if user is not None:
+        who = battles.c.user == user
+    else:
+        who = battles.c.user.is_(None) & (
+            battles.c.key_id.is_(None) if key_id is None else battles.c.key_id == key_id
+        )
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(battles).where(who, battles.c.created_at > since)
+            ).scalar_one()
+        )
 
 
 def save_feedback(engine: Engine, row: FeedbackRow) -> FeedbackRow:

@@ -54,17 +54,42 @@ async def post(
     except TimeoutError:
         raise GatewayError("timeout", "upstream did not answer in time") from None
     except aiohttp.ClientConnectorError:
-        raise GatewayError("upstream", "upstream connection failed (refused or unreachable)") from None
+        raise _connection("upstream connection failed (refused or unreachable)") from None
     except aiohttp.ClientError as e:
-        raise GatewayError("upstream", f"upstream request failed ({e.__class__.__name__})") from None
+        raise _connection(f"upstream request failed ({e.__class__.__name__})") from None
     if resp.status >= 400:
         async with resp:
-            err = parse_error(await _error_json(resp), resp.status)
+            data = await _error_json(resp)
+        err = parse_error(data, resp.status)
         err.kind = kind_for_status(resp.status)
         err.status = _client_status(resp.status)
         err.retry_after = resp.headers.get("retry-after")
+        err.upstream_status = resp.status
+        if resp.status == 400 and _context_length(data):
+            err.condition, err.code = "context_length", "context_length_exceeded"
         raise err
     return resp
+
+
+def _connection(message: str) -> GatewayError:
+    err = GatewayError("upstream", message)
+    err.condition = "connection"
+    return err
+
+
+# How upstreams say a prompt is over the context window: OpenAI's code, and message wordings
+# (Anthropic: "prompt is too long"; OpenAI-compatible servers: "maximum context length").
+_CONTEXT_WORDS = ("prompt is too long", "maximum context length", "context length", "context window")
+
+
+def _context_length(data: Any) -> bool:
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return False
+    if err.get("code") == "context_length_exceeded":
+        return True
+    message = err.get("message")
+    return isinstance(message, str) and any(w in message.lower() for w in _CONTEXT_WORDS)
 
 
 def _client_status(status: int) -> int:
@@ -93,7 +118,7 @@ async def read_json(resp: aiohttp.ClientResponse) -> Any:
         except TimeoutError:
             raise GatewayError("timeout", "upstream did not finish its answer in time") from None
         except aiohttp.ClientError as e:
-            raise GatewayError("upstream", f"upstream connection broke ({e.__class__.__name__})") from None
+            raise _connection(f"upstream connection broke ({e.__class__.__name__})") from None
 
 
 SSEEvent = tuple[str | None, bytes]  # (event name, data)
@@ -119,7 +144,7 @@ async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[list[SSEEvent]
     except TimeoutError:
         raise GatewayError("timeout", "upstream stream stalled past its timeout") from None
     except aiohttp.ClientError as e:
-        raise GatewayError("upstream", f"upstream stream broke ({e.__class__.__name__})") from None
+        raise _connection(f"upstream stream broke ({e.__class__.__name__})") from None
     finally:
         resp.release()
 

@@ -1,21 +1,39 @@
-"""Public model name -> route (config + provider instance), or the `auto` alias -> one candidate's
-route per request. Later: strategies, fallbacks, breakers."""
+"""Public model name -> route: the model's deployments (each with its provider instance and
+in-memory state), its strategy and its resolved fallbacks; or the `auto` alias -> one
+candidate's route per request. routing/attempts.py runs a request along a route."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.providers.base import Provider, ProviderContext
 from multimodel.providers.registry import provider_class
 from multimodel.routing.auto import AutoRoute
+from multimodel.routing.breaker import CircuitBreaker
+from multimodel.routing.deployment import Deployment
+from multimodel.routing.policy import Policy
+from multimodel.routing.strategies import STRATEGIES, State, Strategy
 from multimodel.settings import ModelConfig, Settings
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class Route:
-    config: ModelConfig
-    provider: Provider
+    config: ModelConfig  # the public model; its own provider fields are its first deployment's
+    provider: Provider  # the first deployment's (embeddings, capabilities, `multimodel chat`)
+    deployments: tuple[Deployment, ...] = ()
+    fallbacks: tuple[Route, ...] = ()  # resolved from config.policy.fallbacks, in order
+    strategy: Strategy = STRATEGIES["weighted"]
+    state: State = field(default_factory=State)  # shared by all routes: the clock and the rng
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def policy(self) -> Policy:
+        return self.config.policy
 
 
 class Router:
@@ -30,16 +48,30 @@ class Router:
         return [*self.routes, *([self.auto.name] if self.auto else [])]
 
     @classmethod
-    def build(cls, settings: Settings, ctx: ProviderContext) -> Router:
-        """Instantiate every configured provider; config problems raise one-line ConfigErrors."""
+    def build(cls, settings: Settings, ctx: ProviderContext, rng: random.Random | None = None) -> Router:
+        """Instantiate every deployment's provider; config problems raise one-line ConfigErrors."""
+        state = State(rng=rng or random.Random())
         routes: dict[str, Route] = {}
         for m in settings.models:
-            klass = provider_class(m.provider)
-            problem = klass.validate(m)
-            if problem:
-                raise ConfigError(f"{settings.source}: model {m.name!r}: {problem}")
-            routes[m.name] = Route(m, klass(m, ctx))
+            deployments = []
+            for d in m.each_deployment():
+                klass = provider_class(d.provider)
+                problem = klass.validate(d)
+                if problem:
+                    where = f"model {m.name!r}" + (f": deployment {d.deployment!r}" if m.deployments else "")
+                    raise ConfigError(f"{settings.source}: {where}: {problem}")
+                breaker = CircuitBreaker(m.policy.breaker) if m.policy.breaker else None
+                deployments.append(Deployment(d, klass(d, ctx), breaker))
+            routes[m.name] = Route(
+                m, deployments[0].provider, tuple(deployments), (), STRATEGIES[m.policy.strategy], state
+            )
+        for route in routes.values():
+            route.fallbacks = tuple(routes[f] for f in route.policy.fallbacks)
         return cls(routes, AutoRoute.from_settings(settings))
+
+    def providers(self) -> list[Provider]:
+        """Every deployment's provider, for start-up and shutdown."""
+        return [d.provider for r in self.routes.values() for d in r.deployments]
 
     def resolve(self, name: str) -> Route:
         """The route answering `name`; for the `auto` alias a candidate's (so route.config.name

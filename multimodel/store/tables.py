@@ -62,6 +62,7 @@ battles = sa.Table(
     sa.Column("category", sa.String(), nullable=True),
     sa.Column("request_a", sa.String(), nullable=True),  # usage.request_id of each side's answer
     sa.Column("request_b", sa.String(), nullable=True),
+    sa.Column("key_id", sa.String(), nullable=True),  # the API key that created it (migration 0003)
     sa.Index("ix_battles_created_at", "created_at"),
 )
 
@@ -112,4 +113,26 @@ api_keys = sa.Table(
     sa.Column("models", sa.Text(), nullable=True),  # JSON list of allowed public names; NULL: all
     sa.Index("ix_api_keys_key_hash", "key_hash", unique=True),
     sa.Index("ix_api_keys_name", "name", unique=True),
+)
+
+# --- upstream attempts (migration 0004_attempts) -----------------------------------------
+
+# Every upstream call made for a client request (retries, failovers, fallbacks), by usage.request_id.
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(), nullable=False),
+    sa.Column("n", sa.Integer(), nullable=False),  # 1, 2, ... in the order they were made
+    sa.Column("public_model", sa.String(), nullable=False),  # the model tried (asked for, or a fallback)
+    sa.Column("deployment", sa.String(), nullable=False),
+    sa.Column("provider", sa.String(), nullable=False),
+    sa.Column("outcome", sa.String(), nullable=False),  # ok | error | aborted
+    sa.Column("status", sa.Integer(), nullable=True),  # the upstream's HTTP status; NULL: no answer
+    sa.Column("error_type", sa.String(), nullable=True),  # failure condition, else error kind
+    sa.Column("latency_ms", sa.Double(), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),  # unix seconds
+    # Unique, so a batch retried after an in-doubt commit never duplicates an attempt.
+    sa.Index("ix_attempts_request_id_n", "request_id", "n", unique=True),
+    sa.Index("ix_attempts_deployment_started_at", "deployment", "started_at"),
 )

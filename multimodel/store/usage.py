@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class AttemptRow:
+    """One upstream call made for a client request (the `attempts` table, linked by request_id)."""
+
+    n: int  # 1, 2, ... in the order they were made
+    public_model: str  # the model tried: the one asked for, or a fallback
+    deployment: str  # its deployment id
+    provider: str
+    outcome: str  # "ok" | "error" | "aborted" (the client left, or the gateway failed)
+    status: int | None  # the upstream's HTTP status; None when it never answered
+    error_type: str | None  # the failure condition (`fallback_on` vocabulary), else the error kind
+    latency_ms: float  # until the attempt ended (for a stream: its last byte)
+    started_at: float  # unix time (s)
 
 
 @dataclass(slots=True)
@@ -27,3 +42,5 @@ class UsageRow:
     answer: str | None = None  # the answer text (+ tool calls as JSON), when log_content is on
     route: str | None = None  # the alias the client asked for (`auto`) when another model answered
     key_id: str | None = None  # the gateway API key (api_keys.id) that made the request
+    # Every upstream call made for this request, in order; written with the row, in its transaction.
+    attempts: list[AttemptRow] = field(default_factory=list)

@@ -21,13 +21,19 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from multimodel.store.db import describe_error
-from multimodel.store.tables import usage
-from multimodel.store.usage import UsageRow
+from multimodel.store.tables import attempts, usage
+from multimodel.store.usage import AttemptRow, UsageRow
 
 log = logging.getLogger(__name__)
 
-FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageRow))
+# The usage columns; a row's attempts go to their own table, in the same transaction.
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UsageRow) if f.name != "attempts")
+ATTEMPT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(AttemptRow))
 _row_values = operator.attrgetter(*FIELDS)  # much faster than dataclasses.asdict
+_attempt_values = operator.attrgetter(*ATTEMPT_FIELDS)
+
+# One row's INSERT parameters: its usage row and its attempts.
+Params = tuple[dict[str, Any], list[dict[str, Any]]]
 
 LINGER_S = 0.05  # how long a small batch waits for company before it is written
 BACKOFF_START_S = 0.05
@@ -46,7 +52,8 @@ class UsageWriter:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be positive")
         self._engine = engine
-        self._insert = _insert_statement(engine)
+        self._insert = _insert_statement(engine, usage, ["request_id"])
+        self._insert_attempts = _insert_statement(engine, attempts, ["request_id", "n"])
         self._is_postgres = engine.dialect.name == "postgresql"
         self._max_queue = max_queue
         self._batch_size = batch_size
@@ -181,13 +188,16 @@ class UsageWriter:
             log.info("usage log: database writes recovered after %d failed attempts", failures)
         self._finish(len(batch), written=written, rejected=rejected)
 
-    def _execute(self, params: list[dict[str, Any]]) -> None:
+    def _execute(self, params: list[Params]) -> None:
+        tried = [a for _, row_attempts in params for a in row_attempts]
         with self._engine.begin() as conn:
             if self._is_postgres:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_PG_LOCK_TIMEOUT}'")
-            conn.execute(self._insert, params)
+            conn.execute(self._insert, [row for row, _ in params])
+            if tried:
+                conn.execute(self._insert_attempts, tried)
 
-    def _one_by_one(self, params: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
+    def _one_by_one(self, params: list[Params]) -> tuple[int, int, list[Params]]:
         """Write rows singly; returns (written, rejected, rows still to write)."""
         written = rejected = 0
         for i, p in enumerate(params):
@@ -227,30 +237,37 @@ class UsageWriter:
             self._drops_logged_at = now
 
 
-def _insert_statement(engine: Engine) -> Any:
-    """INSERT that skips a request_id already stored, so retrying a batch whose commit
+def _insert_statement(engine: Engine, table: sa.Table, key: list[str]) -> Any:
+    """INSERT that skips a key already stored, so retrying a batch whose commit
     was in doubt (connection lost during COMMIT) never duplicates or fails it."""
     name = engine.dialect.name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(usage).on_conflict_do_nothing(index_elements=["request_id"])
+        return pg_insert(table).on_conflict_do_nothing(index_elements=key)
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(usage).on_conflict_do_nothing(index_elements=["request_id"])
-    return sa.insert(usage)
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=key)
+    return sa.insert(table)
 
 
-def _to_params(batch: list[UsageRow]) -> tuple[list[dict[str, Any]], int]:
+def _params(r: UsageRow) -> Params:
+    rid = r.request_id
+    return dict(zip(FIELDS, _row_values(r), strict=True)), [
+        {"request_id": rid, **dict(zip(ATTEMPT_FIELDS, _attempt_values(a), strict=True))} for a in r.attempts
+    ]
+
+
+def _to_params(batch: list[UsageRow]) -> tuple[list[Params], int]:
     """Rows as INSERT parameters, plus how many could not be read (not a UsageRow)."""
     try:
-        return [dict(zip(FIELDS, _row_values(r), strict=True)) for r in batch], 0
+        return [_params(r) for r in batch], 0
     except Exception:
         params = []
         for r in batch:
             try:
-                params.append(dict(zip(FIELDS, _row_values(r), strict=True)))
+                params.append(_params(r))
             except Exception:
                 log.error(
                     "usage log: dropped a submitted object that is not a UsageRow (%s)", type(r).__name__

@@ -1,4 +1,4 @@
-"""Gateway API keys (stored as SHA-256 hashes) and usage.key_id.
+"""Gateway API keys (stored as SHA-256 hashes), usage.key_id and battles.key_id.
 
 Revision ID: 0003_api_keys
 Revises: 0002_preference
@@ -19,6 +19,7 @@ def upgrade() -> None:
     # A frozen copy of the columns, as in 0001: never an import of tables.py.
     op.add_column("usage", sa.Column("key_id", sa.String(), nullable=True))
     op.create_index("ix_usage_key_id_created_at", "usage", ["key_id", "created_at"])
+    op.add_column("battles", sa.Column("key_id", sa.String(), nullable=True))
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(), primary_key=True),
@@ -37,6 +38,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("api_keys")
+    with op.batch_alter_table("battles") as batch:
+        batch.drop_column("key_id")
     op.drop_index("ix_usage_key_id_created_at", "usage")
     with op.batch_alter_table("usage") as batch:
         batch.drop_column("key_id")

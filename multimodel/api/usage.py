@@ -1,0 +1,49 @@
+"""GET /v1/usage/summary?range=1h|6h|24h|7d|30d: the usage log summed up for the dashboard.
+
+    {"object": "usage.summary", "range", "start", "end", "bucket_seconds",
+     "totals": {"requests", "errors", "input_tokens", "output_tokens", "cost_usd"},
+     "models": [{"model", "provider", <totals>, "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "ttft_p95_ms"}],
+     "providers": [{"provider", <totals>, <timings>}],
+     "buckets": [{"start", <totals>, <timings>, "models": {name: <totals>}}],   every bucket, oldest first
+     "errors": [{"type", "count"}],
+     "latency_sample": rows the timings come from}
+
+Timings are over successful requests only (an error answered in a millisecond is not a fast
+answer); a failed request counts in `errors` and in `requests`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from multimodel.api.common import endpoint, in_db, json_response
+from multimodel.errors import invalid
+from multimodel.gateway import Gateway
+from multimodel.store.stats import Window, summary
+
+# range -> (seconds, bucket seconds): 12 to 30 buckets each.
+RANGES = {
+    "1h": (3600, 300),
+    "6h": (6 * 3600, 900),
+    "24h": (86_400, 3600),
+    "7d": (7 * 86_400, 6 * 3600),
+    "30d": (30 * 86_400, 86_400),
+}
+
+
+@endpoint
+async def usage_summary(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    name = request.query_params.get("range", "24h")
+    if name not in RANGES:
+        raise invalid(f"'range' must be one of {', '.join(RANGES)}", "range")
+    window = Window.ending(time.time(), *RANGES[name])
+    body = await in_db(summary, gw.engine, window)
+    return json_response({"object": "usage.summary", "range": name, **body})
+
+
+routes = [Route("/v1/usage/summary", usage_summary, methods=["GET"])]

@@ -1,0 +1,130 @@
+"""KeyGuard: who is calling, checked in memory on every request.
+
+The active keys and their spend are loaded from the database in the background every
+`refresh_seconds`, so a request costs one SHA-256 and a dict lookup. A key this replica has not
+seen yet (just created by `multimodel keys create`) triggers an early reload, at most once a
+second, so a flood of wrong keys cannot turn into a flood of queries.
+
+Limits are per replica and soft: the rate limit is a token bucket of `rpm` requests a minute in
+this process; the budget is checked before a request (spend = the usage log's sum, plus what this
+replica charged since), so the request that crosses it still finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from multimodel.auth.keys import KeyRecord, active_keys, hash_secret
+from multimodel.errors import GatewayError
+
+log = logging.getLogger("multimodel")
+
+RELOAD_AT_MOST_EVERY_S = 1.0
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class KeyGuard:
+    def __init__(self, engine: Engine, refresh_seconds: float = 10.0) -> None:
+        self._engine = engine
+        self._interval = refresh_seconds
+        self._by_hash: dict[str, KeyRecord] = {}
+        self._spend: dict[str, float] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._missed_at = -math.inf  # the last reload an unknown key caused
+        self._reload: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def admit(self, secret: str | None) -> KeyRecord:
+        """The key of this secret, if it may make a request now; else a 401 or 429 GatewayError."""
+        if not secret:
+            raise GatewayError(
+                "authentication",
+                "this gateway needs an API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'",
+                code="invalid_api_key",
+            )
+        digest = hash_secret(secret)
+        key = self._by_hash.get(digest)
+        if key is None and time.monotonic() - self._missed_at > RELOAD_AT_MOST_EVERY_S:
+            self._missed_at = time.monotonic()
+            await self.reload()
+            key = self._by_hash.get(digest)
+        if key is None:
+            raise GatewayError("authentication", "invalid API key", code="invalid_api_key")
+        self._check_budget(key)
+        self._take_token(key)
+        return key
+
+    def charge(self, key_id: str, cost_usd: float) -> None:
+        """A finished request's cost (from the usage row), counted until the next reload."""
+        self._spend[key_id] = self._spend.get(key_id, 0.0) + cost_usd
+
+    def spend(self, key_id: str) -> float:
+        return self._spend.get(key_id, 0.0)
+
+    async def reload(self) -> None:
+        if self._reload is None:
+            self._reload = asyncio.Lock()
+        async with self._reload:
+            by_hash, spend = await asyncio.to_thread(active_keys, self._engine)
+            # The log may not have this replica's latest rows yet: never count less than known.
+            for key_id, known in self._spend.items():
+                spend[key_id] = max(spend.get(key_id, 0.0), known)
+            self._by_hash, self._spend = by_hash, spend
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="multimodel-keys")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.reload()
+            except Exception as e:  # the database may be down: keep the last keys
+                log.warning("api keys: reload failed (%s: %s)", type(e).__name__, str(e)[:200])
+            await asyncio.sleep(self._interval)
+
+    def _check_budget(self, key: KeyRecord) -> None:
+        if key.budget_usd is not None and self.spend(key.id) >= key.budget_usd:
+            raise GatewayError(
+                "rate_limit",
+                f"API key {key.name!r} has used its budget of ${key.budget_usd:g}",
+                code="insufficient_quota",
+            )
+
+    def _take_token(self, key: KeyRecord) -> None:
+        if key.rpm is None:
+            return
+        now = time.monotonic()
+        bucket = self._buckets.get(key.id)
+        if bucket is None:
+            bucket = self._buckets[key.id] = _Bucket(float(key.rpm), now)
+        bucket.tokens = min(float(key.rpm), bucket.tokens + (now - bucket.at) * key.rpm / 60.0)
+        bucket.at = now
+        if bucket.tokens < 1.0:
+            wait = (1.0 - bucket.tokens) * 60.0 / key.rpm
+            raise GatewayError(
+                "rate_limit",
+                f"API key {key.name!r} is limited to {key.rpm} requests per minute",
+                retry_after=str(max(1, math.ceil(wait))),
+                code="rate_limit_exceeded",
+            )
+        bucket.tokens -= 1.0

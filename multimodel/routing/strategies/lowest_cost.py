@@ -1,0 +1,12 @@
+"""Cheapest: the lowest price (input + output per million tokens); the others are backups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from multimodel.routing.deployment import Deployment
+from multimodel.routing.strategies.base import State, pick_lowest
+
+
+def choose(deployments: Sequence[Deployment], state: State) -> Deployment:
+    return pick_lowest(deployments, lambda d: d.cost, state)

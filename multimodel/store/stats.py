@@ -1,0 +1,175 @@
+"""Usage-log statistics for the dashboard: requests, tokens, cost, errors and latency per model,
+provider and time bucket over a time window.
+
+Counts and sums are aggregated in SQL (a few rows per bucket and model, whatever the traffic).
+Latency percentiles are computed here from the newest successful rows of the window, at most
+`sample_rows` of them, because SQLite has no percentile function; the answer says how many
+rows they came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from multimodel.store.tables import usage
+
+SAMPLE_ROWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """`buckets` buckets of `bucket_s` seconds aligned to multiples of it (UTC), the last one holding `now`."""
+
+    start: float
+    end: float
+    bucket_s: int
+    buckets: int
+
+    @classmethod
+    def ending(cls, now: float, span_s: int, bucket_s: int) -> Window:
+        buckets = max(1, span_s // bucket_s)
+        last = math.floor(now / bucket_s) * bucket_s
+        return cls(float(last - (buckets - 1) * bucket_s), now, bucket_s, buckets)
+
+
+def _bucket(engine: Engine, window: Window) -> Any:
+    """The bucket index of a row as SQL. Rows are at or after the start, so the offset is never
+    negative and SQLite's CAST (which truncates) is a floor; PostgreSQL's CAST would round."""
+    offset = (usage.c.created_at - window.start) / window.bucket_s
+    if engine.dialect.name == "sqlite":
+        return sa.cast(offset, sa.Integer)
+    return sa.cast(sa.func.floor(offset), sa.Integer)
+
+
+def summary(engine: Engine, window: Window, sample_rows: int = SAMPLE_ROWS) -> dict[str, Any]:
+    bucket = _bucket(engine, window).label("bucket")
+    in_window = (usage.c.created_at >= window.start) & (usage.c.created_at <= window.end)
+    failed = usage.c.error_type.is_not(None)
+    grouped = (
+        sa.select(
+            bucket,
+            usage.c.public_model,
+            usage.c.provider,
+            sa.func.count().label("requests"),
+            sa.func.sum(sa.case((failed, 1), else_=0)).label("errors"),
+            sa.func.sum(usage.c.input_tokens).label("input_tokens"),
+            sa.func.sum(usage.c.output_tokens).label("output_tokens"),
+            sa.func.sum(usage.c.cost_usd).label("cost_usd"),
+        )
+        .where(in_window)
+        .group_by(bucket, usage.c.public_model, usage.c.provider)
+    )
+    errors = (
+        sa.select(usage.c.error_type, sa.func.count().label("count"))
+        .where(in_window, failed)
+        .group_by(usage.c.error_type)
+        .order_by(sa.desc("count"), usage.c.error_type)
+    )
+    timings = (
+        sa.select(bucket, usage.c.public_model, usage.c.provider, usage.c.latency_ms, usage.c.ttft_ms)
+        .where(in_window, ~failed)
+        .order_by(usage.c.created_at.desc())
+        .limit(sample_rows)
+    )
+    with engine.connect() as conn:
+        cells = [dict(r) for r in conn.execute(grouped).mappings()]
+        error_rows = [{"type": t, "count": int(n)} for t, n in conn.execute(errors)]
+        samples = conn.execute(timings).all()
+    for cell in cells:  # SUM of nothing is NULL, and PostgreSQL sums integers as NUMERIC
+        for key in ("requests", "errors", "input_tokens", "output_tokens"):
+            cell[key] = int(cell[key] or 0)
+        cell["cost_usd"] = float(cell["cost_usd"] or 0.0)
+    return {
+        "start": window.start,
+        "end": window.end,
+        "bucket_seconds": window.bucket_s,
+        "totals": _totals(cells),
+        "models": _groups(cells, samples, ("public_model", "provider"), ("model", "provider")),
+        "providers": _groups(cells, samples, ("provider",), ("provider",)),
+        "buckets": _buckets(cells, samples, window),
+        "errors": error_rows,
+        "latency_sample": len(samples),
+    }
+
+
+_SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
+
+
+def _totals(cells: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = dict.fromkeys(_SUMS, 0)
+    total["cost_usd"] = 0.0
+    for cell in cells:
+        for key in _SUMS:
+            total[key] += cell[key]
+    return total
+
+
+def _percentiles(values: Sequence[float | None]) -> dict[str, float | None]:
+    """p50 and p95 of the values that are not None (linear interpolation), None when there are none."""
+    known = np.array([v for v in values if v is not None], dtype=np.float64)
+    if not len(known):
+        return {"p50": None, "p95": None}
+    p50, p95 = np.percentile(known, [50, 95])
+    return {"p50": round(float(p50), 1), "p95": round(float(p95), 1)}
+
+
+def _timing(rows: Sequence[Any]) -> dict[str, Any]:
+    latency, ttft = _percentiles([r.latency_ms for r in rows]), _percentiles([r.ttft_ms for r in rows])
+    return {
+        "latency_p50_ms": latency["p50"],
+        "latency_p95_ms": latency["p95"],
+        "ttft_p50_ms": ttft["p50"],
+        "ttft_p95_ms": ttft["p95"],
+    }
+
+
+def _groups(
+    cells: Sequence[dict[str, Any]], samples: Sequence[Any], columns: tuple[str, ...], names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Totals and timings per distinct value of `columns` (shown as `names`), busiest first."""
+    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        by_key[tuple(cell[c] for c in columns)].append(cell)
+    timed: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for row in samples:
+        timed[tuple(getattr(row, c) for c in columns)].append(row)
+    out = [
+        {**dict(zip(names, key, strict=True)), **_totals(group), **_timing(timed.get(key, []))}
+        for key, group in by_key.items()
+    ]
+    return sorted(out, key=lambda g: (-g["requests"], [str(g[n]) for n in names]))
+
+
+def _buckets(cells: Sequence[dict[str, Any]], samples: Sequence[Any], window: Window) -> list[dict[str, Any]]:
+    """Every bucket of the window, empty ones included, with its totals per model."""
+    out: list[dict[str, Any]] = []
+    per_bucket: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for cell in cells:
+        per_bucket[int(cell["bucket"])].append(cell)
+    timed: dict[int, list[Any]] = defaultdict(list)
+    for row in samples:
+        timed[int(row.bucket)].append(row)
+    for k in range(window.buckets):
+        group = per_bucket.get(k, [])
+        models: dict[str, dict[str, Any]] = {}
+        for cell in group:
+            into = models.setdefault(cell["public_model"], {**dict.fromkeys(_SUMS, 0), "cost_usd": 0.0})
+            for key in _SUMS:
+                into[key] += cell[key]
+        out.append(
+            {
+                "start": window.start + k * window.bucket_s,
+                **_totals(group),
+                **_timing(timed.get(k, [])),
+                "models": models,
+            }
+        )
+    return out

@@ -1,0 +1,1 @@
+"""The web UI: the arena, the leaderboard, the usage dashboard and a playground, served under /ui."""
