@@ -1,5 +1,5 @@
 """The preference engine closing its loop: simulated users with known tastes, the `auto` route
-learning from their arena votes.
+learning from their arena votes and from their thumbs on its answers.
 
     python bench/auto_simulation.py                    # prints a summary, writes docs/auto-traffic.png
     python bench/auto_simulation.py --votes 10000 --out traffic.png
@@ -9,8 +9,9 @@ one vote: either in an arena battle (the pair drawn by multimodel.preference.pai
 by Bradley–Terry on the true ratings, 10% ties), or as a thumbs up/down on an answer of the `auto`
 route (the candidate picked by multimodel.routing.auto.AutoRoute; P(up) = the chance of beating
 a model rated at the mean, 1150). Every `refresh_every` votes the standings are recomputed from
-the battles so far with the gateway's own code (multimodel.preference.live.compute_standings),
-as the gateway's background refresher does, and the picker is swapped.
+the battles and thumbs so far with the gateway's own code (multimodel.preference.live.
+compute_standings), as the gateway's background refresher does, and the picker is swapped.
+`--arena-share 0` runs on thumbs alone.
 
 Regret per `auto` answer is the expected thumbs-up probability lost against a policy that knows
 the truth, given the picker of the moment (its pick shares, as the bandit literature's
@@ -100,6 +101,7 @@ def simulate(
     auto = AutoRoute("auto", models, floor, rng=seed + 1)
     standings = Standings()
     counts: Counter[tuple[str, str, Winner]] = Counter()
+    feedback: Counter[tuple[str, Winner]] = Counter()  # thumbs as games against a satisfactory answer
     battles: list[Battle] = []
     picks: list[int] = []
     expected: list[float] = []  # per auto answer: the thumbs-up probability of the current picker
@@ -115,10 +117,13 @@ def simulate(
             k = models.index(auto.pick())
             picks.append(k)
             expected.append(reward)
-            thumbs.append((models[k], "thumbs", int(rng.random() < up[k])))
+            liked = rng.random() < up[k]
+            thumbs.append((models[k], "thumbs", int(liked)))
+            feedback[(models[k], "model_a" if liked else "model_b")] += 1
         if step % refresh_every == 0:
             rows = sorted((a, b, w, n) for (a, b, w), n in counts.items())
-            standings = compute_standings(rows, models, rounds, seed=step)
+            fb = sorted((m, w, n) for (m, w), n in feedback.items())
+            standings = compute_standings(rows, models, rounds, seed=step, feedback=fb)
             auto.update(standings.samples)
             reward = _expected_reward(auto, up)
     mean_up = np.array(expected)
@@ -164,7 +169,7 @@ def plot(run: Run, path: Path, window: int = 100) -> None:
     top.set_ylabel(f"traffic share (per {window} answers)")
     top.set_ylim(0, 1)
     top.legend(loc="center right", fontsize=8)
-    top.set_title("`auto` route: Thompson sampling over arena ratings")
+    top.set_title("`auto` route: Thompson sampling over arena votes and thumbs")
     steps = np.arange(1, len(run.regret) + 1)
     bottom.plot(steps, np.cumsum(run.regret), label="vs always the best model")
     bottom.plot(steps, np.cumsum(run.regret_vs_floor), label="vs the best policy keeping the floors")
@@ -183,14 +188,16 @@ def main() -> None:
     )
     parser.add_argument("--votes", type=int, default=4000)
     parser.add_argument("--floor", type=float, default=0.05)
+    parser.add_argument("--arena-share", type=float, default=0.5, help="share of votes cast in the arena")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    run = simulate(args.votes, floor=args.floor, seed=args.seed)
+    run = simulate(args.votes, arena_share=args.arena_share, floor=args.floor, seed=args.seed)
     print(f"{args.votes} votes: {len(run.battles)} arena battles, {len(run.picks)} `auto` answers")
     print("traffic share:", {m: round(s, 3) for m, s in run.total_shares().items()})
     print("last window:  ", dict(zip(run.models, run.shares(100)[-1].round(3).tolist(), strict=True)))
-    print("fitted:", {m: round(run.standings.ratings[m]) for m in run.fitted_ranking()})
+    if run.standings.ratings:
+        print("fitted (arena):", {m: round(run.standings.ratings[m]) for m in run.fitted_ranking()})
     for name, per_step in (("regret", run.regret), ("regret vs floor policy", run.regret_vs_floor)):
         first, second = run.halves(per_step)
         print(f"{name}: first half {first:.1f}, second half {second:.1f} (ratio {second / first:.2f})")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from multimodel.api import anthropic, arena, feedback, health, leaderboard, openai, usage
+from multimodel.api import anthropic, arena, deployments, feedback, health, leaderboard, openai, usage
 from multimodel.auth.middleware import KeyMiddleware
 from multimodel.errors import GatewayError
 from multimodel.gateway import Gateway
@@ -62,6 +62,7 @@ def create_app(gateway: Gateway) -> Starlette:
             *feedback.routes,
             *arena.routes,
             *leaderboard.routes,
+            *deployments.routes,
             *usage.routes,
             *health.routes,
             *ui.routes,

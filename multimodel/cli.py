@@ -92,35 +92,74 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
 
 @main.command()
 @config_option
-def models(config: str | None) -> None:
-    """List the configured models and whether each is reachable."""
+@click.option(
+    "--gateway",
+    default=None,
+    help="A running gateway to read circuit-breaker states from (default: the config's host:port).",
+)
+def models(config: str | None, gateway: str | None) -> None:
+    """List the configured models, their deployments, whether each is reachable, and (from a
+    running gateway) each circuit breaker's state."""
     from multimodel.providers import http
     from multimodel.providers.base import ProviderContext
     from multimodel.routing.router import Router
 
     s = _load(config)
+    url = (gateway or f"http://{s.host}:{s.port}").rstrip("/")
 
-    async def run() -> list[tuple[str, str, str, str | None]]:
+    async def run() -> tuple[Router, list[str | None], dict[str, Any] | None]:
         ctx = ProviderContext(http=http.new_session())
         try:
             router = Router.build(s, ctx)
-            routes = list(router.routes.values())
-            checks = await asyncio.gather(*(r.provider.check() for r in routes))
-            return [
-                (r.config.name, r.config.provider, r.config.model, c)
-                for r, c in zip(routes, checks, strict=True)
-            ]
+            checks = await asyncio.gather(*(p.check() for p in router.providers()))
+            return router, list(checks), await _live_deployments(ctx, url)
         finally:
             await ctx.http.close()
 
     try:
-        rows = _run(run)
+        router, checks, live = _run(run)
     except ConfigError as e:
         die(str(e))
-    width = max(len(r[0]) for r in rows)
-    for name, provider, model, problem in rows:
-        status = "reachable" if problem is None else f"unreachable ({problem})"
-        click.echo(f"{name:<{width}}  {provider:<17}  {status}  {model}")
+    problems = iter(checks)
+    lines: list[tuple[str, str, str, str]] = []  # name, provider, status + model, circuit
+    for route in router.routes.values():
+        p = route.policy
+        many = len(route.deployments) > 1
+        if many:
+            extra = f"; fallbacks: {', '.join(p.fallbacks)}" if p.fallbacks else ""
+            lines.append((route.name, f"{len(route.deployments)} deployments", f"{p.strategy}{extra}", ""))
+        for d in route.deployments:
+            problem = next(problems)
+            status = "reachable" if problem is None else f"unreachable ({problem})"
+            circuit = _circuit(live, route.name, d.id) if d.breaker is not None else ""
+            name = f"  {d.id}" if many else route.name
+            lines.append((name, d.config.provider, f"{status}  {d.config.model}", circuit))
+    width = max(len(n) for n, *_ in lines)
+    for name, provider, status, circuit in lines:
+        click.echo(f"{name:<{width}}  {provider:<17}  {status}{'  ' + circuit if circuit else ''}")
+    if live is None and any(d.breaker for r in router.routes.values() for d in r.deployments):
+        click.echo(f"(circuit states: no gateway answering at {url})", err=True)
+
+
+async def _live_deployments(ctx: Any, url: str) -> dict[str, Any] | None:
+    """GET /v1/deployments of a running gateway, or None when none answers."""
+    import aiohttp
+
+    try:
+        async with ctx.http.get(url + "/v1/deployments", timeout=aiohttp.ClientTimeout(total=3)) as r:
+            return dict(await r.json()) if r.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+
+
+def _circuit(live: dict[str, Any] | None, model: str, deployment: str) -> str:
+    for m in (live or {}).get("data", []):
+        for d in m.get("deployments", []) if m.get("model") == model else []:
+            c = d.get("circuit")
+            if d.get("id") == deployment and c:
+                wait = f", probe in {c['retry_in_s']:.0f} s" if c["state"] == "open" else ""
+                return f"circuit {c['state']}{wait}"
+    return "circuit ?"
 
 
 @main.command()

@@ -20,6 +20,7 @@ never encodes to it, so padding is unambiguous.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,84 @@ def load(path: Path) -> PreTrainedTokenizerFast:
     if not isinstance(tok, PreTrainedTokenizerFast):  # a tokenizer.json always gives a fast one
         raise TypeError(f"{p}: expected a fast (tokenizer.json) tokenizer, got {type(tok).__name__}")
     return tok
+
+
+def sentencepiece_model(spec: dict) -> bytes | None:
+    """A SentencePiece `tokenizer.model` equivalent to a `train_bpe` tokenizer.json (`spec`, parsed),
+    or None for any other tokenizer (the char level one, a GPT-2 style byte-level BPE).
+
+    llama.cpp's converter reads BPE merge priorities only from a tokenizer.model (as pieces'
+    scores); from tokenizer.json alone it gives every piece the same score, and llama.cpp's
+    tokenizer then merges left to right, which splits about half of all lines differently. Here a
+    merged piece scores minus its merge's rank, so the highest-scoring pair is the first merge,
+    as in our BPE. Written with the standard library: the protobuf fields are those of
+    sentencepiece_model.proto (BPE, byte fallback, no normalization but whitespace escaping).
+    """
+    model, pre = spec.get("model") or {}, spec.get("pre_tokenizer") or {}
+    if (
+        model.get("type") != "BPE"
+        or not model.get("byte_fallback")
+        or pre.get("type") != "Metaspace"
+        or pre.get("replacement") != "▁"
+        or spec.get("normalizer") is not None
+    ):
+        return None
+    vocab: dict[str, int] = model["vocab"]
+    added = {t["id"]: t for t in spec.get("added_tokens", [])}
+    pieces = {i: t for t, i in vocab.items()} | {i: t["content"] for i, t in added.items()}
+    if sorted(pieces) != list(range(len(pieces))):
+        return None  # SentencePiece ids are positions: no gaps
+    merges = [m.split(" ") if isinstance(m, str) else m for m in model.get("merges", [])]
+    rank = {a + b: i for i, (a, b) in reversed(list(enumerate(merges)))}  # the first merge wins
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    def field(number: int, value: bytes | int | float | str) -> bytes:
+        if isinstance(value, float):
+            return varint(number << 3 | 5) + struct.pack("<f", value)
+        if isinstance(value, (bool, int)):
+            return varint(number << 3) + varint(int(value))
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        return varint(number << 3 | 2) + varint(len(data)) + data
+
+    normal, unknown, control, byte = 1, 2, 3, 6  # SentencePiece.Type
+    unk = model.get("unk_token")
+    out = bytearray()
+    for i in range(len(pieces)):
+        piece = pieces[i]
+        if piece == unk:
+            kind, score = unknown, 0.0
+        elif i in added:
+            kind, score = control, 0.0
+        elif len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+            kind, score = byte, 0.0
+        else:
+            kind, score = normal, -float(rank.get(piece, 0))
+        out += field(1, field(1, piece) + field(2, score) + field(3, kind))
+    ids = {t["content"]: t["id"] for t in added.values()}
+    trainer = (
+        field(3, 2)  # model_type: BPE
+        + field(4, len(pieces))  # vocab_size
+        + field(35, True)  # byte_fallback
+        + field(40, ids.get(UNK, 0))  # unk_id
+        + field(41, ids.get(BOS, -1) & 0xFFFFFFFFFFFFFFFF)  # bos_id
+        + field(42, ids.get(EOS, -1) & 0xFFFFFFFFFFFFFFFF)  # eos_id
+        + field(43, 0xFFFFFFFFFFFFFFFF)  # pad_id -1: <unk> pads, which SentencePiece cannot say
+    )
+    normalizer = (
+        field(1, "identity")
+        + field(3, pre.get("prepend_scheme", "always") != "never")  # add_dummy_prefix
+        + field(4, False)  # remove_extra_whitespaces
+        + field(5, True)  # escape_whitespaces
+    )
+    out += field(2, trainer) + field(3, normalizer)
+    return bytes(out)
 
 
 def _save(tok: Tokenizer, out_dir: Path, *, tokenizer_class: str) -> Path:

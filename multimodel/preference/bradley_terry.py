@@ -83,6 +83,14 @@ def set_level(ratings: FloatArray, models: Sequence[str], anchor: tuple[str, flo
     return ratings - ratings[..., k : k + 1] + float(rating)
 
 
+def information(pairs: Pairs, ratings: FloatArray) -> FloatArray:
+    """The Fisher information of the ratings (natural scale) at `ratings` (Elo scale), with the
+    free common shift fixed as in the fit: the inverse is a covariance of the rating differences."""
+    theta = (np.asarray(ratings, dtype=np.float64) - LEVEL) / SCALE
+    p = _expit(theta[pairs.i] - theta[pairs.j])
+    return _laplacian(pairs.n_models, pairs.i, pairs.j, pairs.battles * p * (1 - p))
+
+
 def check_identifiable(pairs: Pairs) -> None:
     """Raise RatingUndefinedError unless the win graph is strongly connected."""
     if pairs.n_models < 2:

@@ -1,9 +1,18 @@
 """The current standings, recomputed from the database by a background task.
 
 Readers (the arena's pair choice, the `auto` route's picker) get the last snapshot: no database
-query and no fitting on a request. Every `refresh_seconds` the task reads the vote counts (one
-GROUP BY, a few rows per model pair), and when they changed fits Bradley–Terry and bootstraps
-the `auto` candidates in a worker thread, then swaps the snapshot in one assignment.
+query and no fitting on a request. Every `refresh_seconds` the task reads the vote and feedback
+counts (GROUP BYs, a few rows per model pair), and when they changed fits Bradley–Terry and
+draws the `auto` candidates' posterior in a worker thread, then swaps the snapshot in one assignment.
+
+The `auto` candidates' posterior uses both kinds of preference. Arena votes are games between two
+models; a thumb or score on an answer is a game against a virtual player, REFERENCE, "a
+satisfactory answer" (up: the model won; down: it lost; see store.feedback_counts). One
+Bradley–Terry fit on both puts them on one scale. Each candidate also holds PRIOR_TIES tied games
+with REFERENCE: a weak prior that keeps the fit defined while some candidate has only wins (one
+thumbs-up and nothing else) and fades as votes arrive. The draws come from the Laplace
+approximation of that posterior (multimodel.preference.laplace), honest about how little a few
+votes say. The public leaderboard stays the arena votes alone, without any prior.
 """
 
 from __future__ import annotations
@@ -18,13 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from multimodel.preference.bootstrap import bootstrap
 from multimodel.preference.bradley_terry import BradleyTerry, RatingUndefinedError
+from multimodel.preference.laplace import laplace_draws
 from multimodel.preference.pairs import OUTCOME_CODES, FloatArray, Pairs, aggregate_codes
-from multimodel.preference.store import PairCount, pair_counts
+from multimodel.preference.store import FeedbackCount, PairCount, feedback_counts, pair_counts
 from multimodel.preference.thompson import posterior_for
 
 log = logging.getLogger("multimodel")
+
+REFERENCE = "\x00satisfactory answer"  # cannot collide with a configured model name
+PRIOR_TIES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +44,7 @@ class Standings:
     # Point Bradley–Terry ratings; empty while the votes do not define them (someone never lost, ...).
     ratings: Mapping[str, float] = field(default_factory=dict)
     battles: Mapping[tuple[str, str], int] = field(default_factory=dict)  # per pair, names sorted
-    # Bootstrap ratings of the `auto` candidates (rounds x candidates, NaN for a candidate without
+    # Posterior draws of the `auto` candidates' ratings (rounds x candidates, NaN for a candidate without
     # battles); no rows while undefined, which the picker reads as "know nothing".
     samples: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
     votes: int = 0
@@ -60,10 +72,15 @@ def pairs_of(counts: Iterable[PairCount], keep: Collection[str] | None = None) -
 
 
 def compute_standings(
-    counts: Sequence[PairCount], candidates: Sequence[str] = (), rounds: int = 1000, seed: int = 0
+    counts: Sequence[PairCount],
+    candidates: Sequence[str] = (),
+    rounds: int = 1000,
+    seed: int = 0,
+    feedback: Sequence[FeedbackCount] = (),
 ) -> Standings:
-    """Ratings of every model, plus bootstrap samples for the `auto` candidates fitted on the
-    battles between candidates only (another model's sparse record cannot make theirs undefined)."""
+    """Ratings of every model (arena votes), plus posterior draws for the `auto` candidates fitted
+    on the battles between candidates and the candidates' feedback (another model's sparse record
+    cannot make theirs undefined)."""
     battles: dict[tuple[str, str], int] = defaultdict(int)
     for a, b, _, n in counts:
         battles[(a, b) if a < b else (b, a)] += n
@@ -72,11 +89,13 @@ def compute_standings(
     with contextlib.suppress(RatingUndefinedError):
         ratings = dict(zip(pairs.models, BradleyTerry().fit(pairs).tolist(), strict=True))
     samples = np.empty((0, len(candidates)))
-    if candidates:
-        mine = pairs_of(counts, keep=set(candidates))
-        # Too few votes for ratings: no samples, and the picker treats every candidate as unknown.
-        with contextlib.suppress(RatingUndefinedError):
-            samples = posterior_for(candidates, mine.models, bootstrap(mine, rounds, seed))
+    keep = set(candidates)
+    games = [r for r in counts if r[0] in keep and r[1] in keep]
+    games += [(m, REFERENCE, w, n) for m, w, n in feedback if m in keep]
+    if games:  # without any, the picker treats every candidate as unknown
+        prior: list[PairCount] = [(c, REFERENCE, "tie", PRIOR_TIES) for c in candidates]
+        mine = pairs_of(games + prior)
+        samples = posterior_for(candidates, mine.models, laplace_draws(mine, rounds, seed))
     return Standings(dict(ratings), dict(battles), samples, sum(r[3] for r in counts))
 
 
@@ -98,16 +117,19 @@ class LivePreferences:
         self._rounds = rounds
         self._interval = interval_s
         self._on_update = on_update
-        self._counts: list[PairCount] | None = None
+        self._counts: tuple[list[PairCount], list[FeedbackCount]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> bool:
-        """Re-read the votes; refit if they changed. True when the standings were replaced."""
+        """Re-read the votes and feedback; refit if they changed. True when the standings were replaced."""
         counts = await asyncio.to_thread(pair_counts, self._engine)
-        if counts == self._counts:
+        feedback = await asyncio.to_thread(feedback_counts, self._engine) if self._candidates else []
+        if (counts, feedback) == self._counts:
             return False
-        standings = await asyncio.to_thread(compute_standings, counts, self._candidates, self._rounds)
-        self._counts, self.standings = counts, standings
+        standings = await asyncio.to_thread(
+            compute_standings, counts, self._candidates, self._rounds, 0, feedback
+        )
+        self._counts, self.standings = (counts, feedback), standings
         if self._on_update is not None:
             self._on_update(standings)
         return True

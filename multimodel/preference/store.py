@@ -50,6 +50,8 @@ class FeedbackRow:
 
 # (model_a, model_b, winner, battles): the votes grouped, all the ratings need.
 PairCount = tuple[str, str, Winner, int]
+# (model, outcome against a satisfactory answer as "model_a" = the model won, count): see feedback_counts.
+FeedbackCount = tuple[str, Winner, int]
 VoteOutcome = Literal["recorded", "already_voted", "over_cap"]
 _BATTLE_FIELDS = tuple(f.name for f in fields(BattleRow))
 _FEEDBACK_FIELDS = tuple(f.name for f in fields(FeedbackRow))
@@ -156,6 +158,27 @@ def pair_counts(engine: Engine, category: str | None = None) -> list[PairCount]:
     )
     with engine.connect() as conn:
         return [(a, b, w, int(k)) for a, b, w, k in conn.execute(query)]
+
+
+def feedback_counts(engine: Engine) -> list[FeedbackCount]:
+    """Ratings grouped per model as outcomes against a satisfactory answer: up or a score of 4-5
+    won, down or 1-2 lost, 3 a tie (a score, being finer, counts over a thumb on the same row).
+    What lets thumbs move the `auto` route (multimodel.preference.live)."""
+    n = sa.func.count().label("n")
+    query = (
+        sa.select(usage.c.public_model, feedback.c.rating, feedback.c.score, n)
+        .select_from(feedback.join(usage, usage.c.request_id == feedback.c.request_id))
+        .group_by(usage.c.public_model, feedback.c.rating, feedback.c.score)
+    )
+    totals: dict[tuple[str, Winner], int] = {}
+    with engine.connect() as conn:
+        for model, rating, score, k in conn.execute(query):
+            if score is not None:
+                outcome: Winner = "model_a" if score >= 4 else "model_b" if score <= 2 else "tie"
+            else:
+                outcome = "model_a" if rating == "up" else "model_b"
+            totals[(model, outcome)] = totals.get((model, outcome), 0) + int(k)
+    return sorted((m, w, k) for (m, w), k in totals.items())
 
 
 def voted_battles(engine: Engine) -> Iterator[Battle]:

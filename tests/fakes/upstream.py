@@ -10,7 +10,11 @@ formats (JSON bodies, SSE framing, error bodies, request-id headers) described i
         assert up.requests[0].body["model"] == "gpt-4o-mini"
 
 Each call pops the next behaviour from a FIFO queue (any endpoint). With the queue empty the
-fake echoes: "Echo: " + the last user message text, honouring max_tokens and stop sequences.
+fake echoes: "Echo: " + the last user message text, honouring max_tokens and stop sequences,
+unless `faults(rate, [...])` makes that share of the calls misbehave at random.
+
+`kill()` stops the server so that connections to its port are refused; `revive()` serves again
+on the same port (with the same queue and record).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import collections
 import contextlib
 import hashlib
 import json
+import random
 import re
 import secrets
 import socket
@@ -493,6 +498,9 @@ class FakeUpstream:
         self.api_key = api_key  # when set, calls without this key get a 401
         self.embedding_dim = embedding_dim
         self._queue: collections.deque[Behaviour] = collections.deque()
+        self._fault_rate = 0.0
+        self._faults: list[Behaviour] = []
+        self._rng = random.Random(0)
         self._requests: list[Recorded] = []
         self._disconnects = 0
         self._cond = threading.Condition()
@@ -547,8 +555,29 @@ class FakeUpstream:
         with self._cond:
             return self._disconnects
 
+    def faults(self, rate: float, behaviours: list[Behaviour], seed: int = 0) -> None:
+        """With the queue empty, answer `rate` of the calls with one of `behaviours`, drawn at
+        random (seeded); 0 turns it off."""
+        with self._cond:
+            self._fault_rate, self._faults, self._rng = rate, list(behaviours), random.Random(seed)
+
+    def _next_behaviour(self) -> Behaviour | None:
+        if self._queue:
+            return self._queue.popleft()
+        if self._fault_rate and self._rng.random() < self._fault_rate:
+            return self._rng.choice(self._faults)
+        return None
+
+    def kill(self) -> None:
+        """Stop serving: open connections are closed and new ones refused, until `revive()`."""
+        self.stop()
+
+    def revive(self) -> FakeUpstream:
+        return self.start(self.port)
+
     def reset(self) -> None:
         with self._cond:
+            self._fault_rate = 0.0
             self._queue.clear()
             self._requests.clear()
             self._disconnects = 0
@@ -557,10 +586,10 @@ class FakeUpstream:
         with self._cond:
             return self._cond.wait_for(lambda: len(self._requests) >= n, timeout)
 
-    def start(self) -> FakeUpstream:
+    def start(self, port: int = 0) -> FakeUpstream:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self._sock.listen(1024)
         self.port = self._sock.getsockname()[1]
         ready = threading.Event()
@@ -657,7 +686,7 @@ class FakeUpstream:
         )
         with self._cond:
             self._requests.append(rec)
-            behaviour = self._queue.popleft() if self._queue else None
+            behaviour = self._next_behaviour()
             self._cond.notify_all()
 
         path = request.path.rstrip("/")

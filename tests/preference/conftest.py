@@ -38,8 +38,6 @@ def gateway(
     return GatewayProcess(workdir, config, env=KEY_ENV)
 
 
-
-
 def usage_row(database: str, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
     """A request's usage row, once the gateway's writer has written it (it batches in the background)."""
     deadline = time.monotonic() + timeout

@@ -53,3 +53,14 @@ def test_arena_battles_cover_every_pair(run: Run) -> None:
     pairs = {tuple(sorted((b.model_a, b.model_b))) for b in run.battles}
     assert len(pairs) == 6
     assert all(b.model_a != b.model_b for b in run.battles)
+
+
+def test_thumbs_alone_move_the_auto_route() -> None:
+    """No arena at all: users only rate the `auto` answers, and the route still learns."""
+    run = simulate(2000, arena_share=0.0, rounds=200, seed=3)
+    assert not run.battles
+    shares = run.total_shares()
+    assert max(shares, key=lambda m: shares[m]) == "large"
+    assert run.shares(200)[-1][run.models.index("large")] > 0.6
+    first, second = run.halves(run.regret_vs_floor)
+    assert second < 0.6 * first, (first, second)

@@ -21,7 +21,7 @@ def test_a_streamed_answer_and_a_thumbs_up_in_the_database(page: Page, up: FakeU
     page.goto("/ui/playground")
     up.push(Reply("Once upon a time there was a gateway", chunk_delay=0.03))
     send(page, "ui-beta", "Tell me a story.")
-    answer = page.locator(".msg.assistant").last
+    answer = page.locator(".msg.assistant").first  # locators are lazy: `last` would move on
     expect(answer.locator(".text")).to_have_text("Once upon a time there was a gateway")
     expect(answer.locator(".who")).to_have_text("ui-beta")
     thumbs = answer.locator(".thumbs")

@@ -31,7 +31,7 @@ export function mount(main) {
 
   function syncCategories(all, current) {
     const have = [...category.options].map((o) => o.value);
-    for (const c of all) if (!have.includes(c)) category.append(h("option", { value: c }, c));
+    for (const c of [...all, current]) if (c && !have.includes(c)) category.append(h("option", { value: c }, c));
     category.value = current || "";
   }
 
