@@ -13,15 +13,19 @@ from safetensors.torch import save_file
 
 from multimodel.inhouse.hf import DTYPES, hf_config, to_hf_state_dict
 from multimodel.inhouse.model import Decoder
+from multimodel.inhouse.tokenizer import sentencepiece_model
 
 FORMAT_VERSION = 1
-OPTIONAL_TOKENIZER_FILES = ("special_tokens_map.json", "chat_template.jinja")
+OPTIONAL_TOKENIZER_FILES = ("special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
 
 
 def export(
     model: Decoder, tokenizer_dir: Path, out_dir: Path, *, meta: dict[str, Any], dtype: str = "float32"
 ) -> Path:
     """Write config.json, generation_config.json, model.safetensors, the tokenizer and meta.json.
+
+    A byte-fallback BPE tokenizer (`train_bpe`) also gets a SentencePiece tokenizer.model: llama.cpp's
+    converter takes the merge priorities from it (see `tokenizer.sentencepiece_model`).
 
     The model's (padded) vocabulary may be larger than the tokenizer's; the extra rows are never
     produced by the tokenizer. Returns `out_dir`.
@@ -79,6 +83,12 @@ def export(
     for name in OPTIONAL_TOKENIZER_FILES:
         if (tokenizer_dir / name).exists():
             shutil.copyfile(tokenizer_dir / name, out_dir / name)
+    if not (tokenizer_dir / "tokenizer.model").exists():
+        spm = sentencepiece_model(json.loads(tokenizer.to_str()))
+        if spm is not None:
+            (out_dir / "tokenizer.model").write_bytes(spm)
+        else:
+            (out_dir / "tokenizer.model").unlink(missing_ok=True)  # from an earlier export there
     write_json(
         out_dir / "tokenizer_config.json",
         portable_tokenizer_config(tok_config, tokenizer_dir, cfg.max_seq_len),

@@ -110,4 +110,30 @@ def export(out: str, fmt: str | None, config: str | None) -> None:
     click.echo(f"wrote {len(battles)} battles to {out}", err=True)
 
 
+@feedback.command("import")
+@click.argument("battles_file", type=click.Path(dir_okay=False, exists=True))
+@config_option
+def import_(battles_file: str, config: str | None) -> None:
+    """Add the votes of a Chatbot Arena battles file (JSON, JSON Lines or CSV) to the database, so
+    that the leaderboard and the `auto` route count them. Importing the same file again adds nothing."""
+    import hashlib
+    import time
+    from pathlib import Path
+
+    from multimodel.preference.battles import BattlesFileError, read_battles
+    from multimodel.preference.store import import_battles
+
+    try:
+        battles = read_battles(battles_file).battles
+    except BattlesFileError as e:
+        die(str(e))
+    source = hashlib.sha256(Path(battles_file).read_bytes()).hexdigest()[:16]
+    _, engine = open_database(config)
+    try:
+        added = import_battles(engine, battles, source, time.time())
+    finally:
+        engine.dispose()
+    click.echo(f"imported {added} battles ({len(battles) - added} were already there)", err=True)
+
+
 COMMANDS = [leaderboard, feedback]

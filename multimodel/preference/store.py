@@ -7,7 +7,7 @@ refresher computed from `pair_counts` (see multimodel.preference.live).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -179,6 +179,33 @@ def feedback_counts(engine: Engine) -> list[FeedbackCount]:
                 outcome = "model_a" if rating == "up" else "model_b"
             totals[(model, outcome)] = totals.get((model, outcome), 0) + int(k)
     return sorted((m, w, k) for (m, w), k in totals.items())
+
+
+def import_battles(
+    engine: Engine, items: Sequence[Battle], source: str, now: float, user: str = "import"
+) -> int:
+    """Voted battles from a file, as battles + votes without prompts. Ids derive from `source` (a
+    hash of the file) and the position, so importing the same file twice adds nothing the second
+    time. Returns how many were new."""
+    prefix = f"imp_{source}_"
+    with engine.begin() as conn:
+        known = {r[0] for r in conn.execute(sa.select(battles.c.id).where(battles.c.id.like(prefix + "%")))}
+        new = [(prefix + str(k), b) for k, b in enumerate(items) if prefix + str(k) not in known]
+        for start in range(0, len(new), 5000):
+            chunk = new[start : start + 5000]
+            conn.execute(
+                sa.insert(battles),
+                [
+                    {"id": i, "created_at": now, "model_a": b.model_a, "model_b": b.model_b}
+                    | {"prompt": "[]", "user": user, "category": b.category}
+                    for i, b in chunk
+                ],
+            )
+            conn.execute(
+                sa.insert(votes),
+                [{"battle_id": i, "winner": b.winner, "user": user, "created_at": now} for i, b in chunk],
+            )
+    return len(new)
 
 
 def voted_battles(engine: Engine) -> Iterator[Battle]:

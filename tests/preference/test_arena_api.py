@@ -215,6 +215,20 @@ def test_an_old_battle_takes_no_vote(up: FakeUpstream, tmp_path: Path) -> None:
         assert error(arena.stream(battle, "a"), 410)["code"] == "battle_expired"
 
 
+def test_battles_created_per_user_per_day_are_capped(up: FakeUpstream, tmp_path: Path) -> None:
+    preference = {"battles_per_user_per_day": 2}
+    with gateway(tmp_path, fake_models(up, *POOL), preference) as g, httpx.Client(base_url=g.url) as c:
+        arena = Arena(c)
+        arena.create(user="busy")
+        arena.create(user="busy")
+        r = c.post("/v1/arena/battles", json={"prompt": "one more", "user": "busy"})
+        assert error(r, 429)["code"] == "battle_limit"
+        arena.create(user="someone-else")  # per user
+        arena.create()  # anonymous callers share one budget
+        arena.create()
+        assert error(c.post("/v1/arena/battles", json={"prompt": "x"}), 429)["code"] == "battle_limit"
+
+
 def test_pairs_with_uncertain_outcomes_and_few_battles_are_favoured() -> None:
     pool = ["a", "b", "c"]
     fresh = pair_weights(pool, Standings())

@@ -104,3 +104,30 @@ def test_bad_arguments_are_one_line_errors(config: Path, tmp_path: Path) -> None
     bad.write_text('{"model_a": "x", "model_b": "x", "winner": "tie"}\n')
     code, _, err = cli("leaderboard", "--battles", str(bad))
     assert code == 2 and "line 1" in err
+
+
+def test_import_moves_a_battles_file_into_the_database_once(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exported.jsonl"
+    assert cli("feedback", "export", "--out", str(out), "--config", str(config))[0] == 0
+    # Into a second, empty database: the leaderboard there becomes the first one's.
+    other = tmp_path / "other.yaml"
+    raw = yaml.safe_load(config.read_text())
+    other.write_text(yaml.safe_dump({**raw, "database": f"sqlite:///{tmp_path / 'other.db'}"}))
+    code, _, err = cli("feedback", "import", str(out), "--config", str(other))
+    assert code == 0 and f"imported {len(VOTES)} battles" in err, err
+    code, _, err = cli("feedback", "import", str(out), "--config", str(other))
+    assert code == 0 and "imported 0 battles" in err, err
+    boards = [
+        json.loads(cli("leaderboard", "--config", str(c), "--format", "json", "--rounds", "50")[1])
+        for c in (config, other)
+    ]
+    assert boards[0]["leaderboard"] == boards[1]["leaderboard"]
+    assert boards[1]["battles"] == len(VOTES)
+    # A broken file is refused with one line, and nothing is written.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model_a,model_b,winner\nx,y,nobody\n")
+    code, _, err = cli("feedback", "import", str(bad), "--config", str(other))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert json.loads(cli("leaderboard", "--config", str(other), "--format", "json")[1])["battles"] == len(
+        VOTES
+    )

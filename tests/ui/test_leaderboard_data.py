@@ -30,9 +30,9 @@ def test_win_rates_count_ties_as_half_and_leave_unmet_pairs_empty() -> None:
 def test_the_board_orders_the_matrix_by_rank_and_keeps_it_without_ratings() -> None:
     battles = [Battle("a", "b", w) for w in ("model_a", "model_a", "model_b", "tie")]
     battles += [Battle("b", "c", w) for w in ("model_a", "model_b", "tie")]
-    board = compute_board(aggregate(battles), rounds=50)
+    board = compute_board(aggregate(battles * 10), rounds=50)
     assert board.note is None
-    assert board.pairwise.models == [r.model for r in board.rows]
+    assert board.pairwise.models == [r.model for r in board.rows] and len(board.rows) == 3
     undefined = compute_board(aggregate([Battle("a", "b", "model_a")]), rounds=50)
     assert undefined.rows == [] and undefined.note
     assert undefined.as_json()["pairwise"]["win_rate"] == [[None, 1.0], [0.0, None]]
