@@ -103,7 +103,13 @@ def evaluate(
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32")
-def export(run_dir: str, out_dir: str, dtype: str) -> None:
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    help="best: the weights with the lowest validation loss (best.pt; ckpt.pt when there is none); last: ckpt.pt.",
+)
+def export(run_dir: str, out_dir: str, dtype: str, checkpoint: str) -> None:
     """Export a training run's checkpoint as a Hugging Face model directory."""
     import torch
 
@@ -111,6 +117,8 @@ def export(run_dir: str, out_dir: str, dtype: str) -> None:
     from multimodel.inhouse.model import Decoder, DecoderConfig
 
     ckpt = Path(run_dir) / "ckpt.pt"
+    if checkpoint == "best" and (Path(run_dir) / "best.pt").is_file():
+        ckpt = Path(run_dir) / "best.pt"
     if not ckpt.is_file():
         die(f"{run_dir}: no ckpt.pt (train first)")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)

@@ -232,6 +232,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         peak = peak_flops(device)
         progress = _progress(cfg, start, d)
         loss_value, tok_s, mfu = float("nan"), 0.0, None
+        best_val = min((r["val_loss"] for r in history if "val_loss" in r), default=math.inf)
         skip, timed_steps, timed_s = min(10, (cfg.steps - start) // 5), 0, 0.0
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
@@ -263,6 +264,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             if (step + 1) % cfg.eval_interval == 0 or last:
                 record["val_loss"] = evaluate(model, info, cfg, device, ctx)
             history.append(record)
+            if record.get("val_loss", math.inf) < best_val:  # every rank sees the same loss: collective
+                best_val = record["val_loss"]
+                weights = _model_state(wrapped, raw, cfg, d)
+                if d.main:
+                    _save(out / "best.pt", (weights, None, None), step + 1, history, cfg, raw, info)
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(_postfix(record, history, mfu))
@@ -324,18 +330,19 @@ def _states(model: torch.nn.Module, raw: Decoder, optimizer: torch.optim.Optimiz
     dist.all_gather_object(samplers, batches.state_dict())
     if not cfg.fsdp:
         return raw.state_dict(), optimizer.state_dict(), samplers
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_model_state_dict,
-        get_optimizer_state_dict,
-    )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return (
-        get_model_state_dict(model, options=opts),
-        get_optimizer_state_dict(model, optimizer, options=opts),
-        samplers,
-    )
+    return _model_state(model, raw, cfg, d), get_optimizer_state_dict(model, optimizer, options=opts), samplers
+
+
+def _model_state(model: torch.nn.Module, raw: Decoder, cfg: TrainConfig, d: Dist) -> dict[str, Any]:
+    """The whole (unsharded) model state; under FSDP every rank must call this: it gathers."""
+    if d.world == 1 or not cfg.fsdp:
+        return raw.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def _load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], cfg: TrainConfig,
@@ -348,13 +355,14 @@ def _load_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer, st
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
-def _save(path: Path, states: tuple[dict[str, Any], dict[str, Any], list[Any]], step: int,
+def _save(path: Path, states: tuple[dict[str, Any], dict[str, Any] | None, list[Any] | None], step: int,
           history: list[dict[str, Any]], cfg: TrainConfig, raw: Decoder, info: data_mod.DataInfo) -> None:  # fmt: skip
+    """ckpt.pt: everything a resume needs; best.pt (no optimizer or samplers): the weights of the
+    lowest validation loss so far, which `multimodel export` takes by default."""
     model_state, optimizer_state, samplers = states
     state = {
         "model": model_state,
-        "optimizer": optimizer_state,
-        "batches": samplers,  # one per rank
+        **({"optimizer": optimizer_state, "batches": samplers} if optimizer_state is not None else {}),
         "step": step,
         "history": history,
         "config": asdict(cfg),

@@ -40,7 +40,8 @@ class UsageRow:
     user: str | None = None
     prompt: str | None = None  # JSON of the canonical messages, when log_content is on
     answer: str | None = None  # the answer text (+ tool calls as JSON), when log_content is on
-    route: str | None = None  # the alias the client asked for (`auto`) when another model answered
+    # What the client asked for (`auto`, or a model whose fallback answered) when another model answered.
+    route: str | None = None
     key_id: str | None = None  # the gateway API key (api_keys.id) that made the request
     # Every upstream call made for this request, in order; written with the row, in its transaction.
     attempts: list[AttemptRow] = field(default_factory=list)

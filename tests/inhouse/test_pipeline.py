@@ -71,6 +71,27 @@ def test_resume_continues_bit_for_bit(corpus: Path, tmp_path: Path) -> None:
         assert torch.equal(tensor, b["model"][key]), key
 
 
+def test_the_best_checkpoint_is_kept_and_exported_by_default(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # A learning rate high enough that the validation loss need not fall at every evaluation.
+    metrics = train(_config(corpus, run, steps=40, eval_interval=10, lr=3e-2, warmup=2))
+    vals = {r["step"]: r["val_loss"] for r in torch.load(run / "ckpt.pt", weights_only=False)["history"]
+            if "val_loss" in r}  # fmt: skip
+    best_step = min(vals, key=lambda k: vals[k])
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["step"] == best_step and "optimizer" not in best
+    assert metrics["best_val_loss"] == vals[best_step]
+    # The same run stopped at that step has exactly those weights.
+    again = tmp_path / "again"
+    train(_config(corpus, again, steps=40, eval_interval=10, lr=3e-2, warmup=2, stop_at=best_step))
+    stopped = torch.load(again / "ckpt.pt", weights_only=False)["model"]
+    assert all(torch.equal(t, stopped[k]) for k, t in best["model"].items())
+    for choice, step in (("best", best_step), ("last", 40)):
+        out = tmp_path / f"export-{choice}"
+        subprocess.run([*CLI, "export", str(run), str(out), "--checkpoint", choice], check=True, capture_output=True)
+        assert json.loads((out / "meta.json").read_text())["metrics"]["steps"] == step
+
+
 def test_export_reloads_in_transformers_with_identical_logits(trained: tuple[Path, dict[str, Any]],
                                                               exported: Path) -> None:  # fmt: skip
     from transformers import AutoModelForCausalLM, AutoTokenizer

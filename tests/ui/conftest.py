@@ -35,10 +35,23 @@ def chromium_path() -> str:
 
 def ui_config(up: FakeUpstream, workdir: Path, **extra: Any) -> dict[str, Any]:
     models = [
-        {"name": n, "provider": "openai-compatible", "model": f"upstream-{n}", "api_base": up.openai_base, "price": PRICE}
+        {
+            "name": n,
+            "provider": "openai-compatible",
+            "model": f"upstream-{n}",
+            "api_base": up.openai_base,
+            "price": PRICE,
+        }
         for n in POOL
     ]
-    models.append({"name": "ui-down", "provider": "openai-compatible", "model": "m", "api_base": closed_port_url() + "/v1"})
+    models.append(
+        {
+            "name": "ui-down",
+            "provider": "openai-compatible",
+            "model": "m",
+            "api_base": closed_port_url() + "/v1",
+        }
+    )
     return {
         "database": f"sqlite:///{workdir / 'usage.db'}",
         "models": models,
@@ -87,7 +100,9 @@ class PageWatch:
         self.errors: list[str] = []
         self.outside: list[str] = []
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else self.outside.append(r.url))
+        page.on(
+            "request", lambda r: None if r.url.startswith((origin, "data:")) else self.outside.append(r.url)
+        )
 
     def check(self) -> None:
         assert not self.errors, f"JavaScript errors: {self.errors}"

@@ -47,7 +47,13 @@ def play(
             assert client.get(battle[side]["stream"]).status_code == 200
         a, b = battle_models(database, battle["id"])
         roll = rng.random()
-        winner = "tie" if roll < tie_rate else "a" if rng.random() < strength[a] / (strength[a] + strength[b]) else "b"
+        winner = (
+            "tie"
+            if roll < tie_rate
+            else "a"
+            if rng.random() < strength[a] / (strength[a] + strength[b])
+            else "b"
+        )
         assert client.post(battle["vote"], json={"winner": winner, "user": "seed"}).status_code == 200
 
 
@@ -75,4 +81,6 @@ def wait_for_usage(client: httpx.Client, requests: int, timeout: float = 10.0) -
 
 
 def chat(client: httpx.Client, model: str, text: str = "Hello there") -> httpx.Response:
-    return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]})
+    return client.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]}
+    )

@@ -26,7 +26,9 @@ def newest_battle(database: str) -> dict[str, object]:
     return max(rows(database, "battles"), key=lambda b: float(b["created_at"]))  # type: ignore[arg-type]
 
 
-def test_a_full_round_streams_votes_and_reveals(page: Page, up: FakeUpstream, api: httpx.Client, database: str) -> None:
+def test_a_full_round_streams_votes_and_reveals(
+    page: Page, up: FakeUpstream, api: httpx.Client, database: str
+) -> None:
     before = api.get("/v1/leaderboard").json()
     page.goto("/")
     expect(page).to_have_url("/ui/arena")
@@ -63,7 +65,9 @@ def test_a_full_round_streams_votes_and_reveals(page: Page, up: FakeUpstream, ap
     r, c = pair["models"].index(battle["model_a"]), pair["models"].index(battle["model_b"])
     cell = page.locator("#plot-pairwise rect.cell title").nth(_cell_index(pair["win_rate"], r, c))
     battles = pair["battles"][r][c]
-    expect(cell).to_have_text(re.compile(rf"{battle['model_a']} beat {battle['model_b']} in \d+% of {battles} battles"))
+    expect(cell).to_have_text(
+        re.compile(rf"{battle['model_a']} beat {battle['model_b']} in \d+% of {battles} battles")
+    )
 
 
 def _cell_index(rate: list[list[float | None]], row: int, col: int) -> int:

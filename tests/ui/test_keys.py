@@ -18,12 +18,23 @@ from tests.ui.conftest import open_page, screenshot, ui_config
 
 
 @pytest.fixture(scope="module")
-def keyed(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, str]]:
+def keyed(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, str]]:
     workdir: Path = tmp_path_factory.mktemp("ui-keys")
     gw = GatewayProcess(workdir, ui_config(upstream, workdir, auth={"require_keys": True}), env=KEY_ENV)
     assert gw.config_path is not None
     made = subprocess.run(
-        [sys.executable, "-m", "multimodel.cli", "keys", "create", "ui-test", "--config", str(gw.config_path)],
+        [
+            sys.executable,
+            "-m",
+            "multimodel.cli",
+            "keys",
+            "create",
+            "ui-test",
+            "--config",
+            str(gw.config_path),
+        ],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -37,7 +48,9 @@ def keyed(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> I
         yield gw, key
 
 
-def test_the_ui_asks_for_a_key_and_keeps_it_for_the_session(browser: Browser, keyed: tuple[GatewayProcess, str]) -> None:
+def test_the_ui_asks_for_a_key_and_keeps_it_for_the_session(
+    browser: Browser, keyed: tuple[GatewayProcess, str]
+) -> None:
     gw, key = keyed
     page, watch = open_page(browser, gw.url)
     page.goto("/ui/leaderboard")

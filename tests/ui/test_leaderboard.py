@@ -28,9 +28,10 @@ def satisfaction_cell(board: dict[str, Any], model: str) -> str:
 
 def check_plots(page: Page, board: dict[str, Any]) -> None:
     rated = len(board["leaderboard"])
-    expect(page.locator("table.leaderboard tbody tr")).to_have_count(rated + sum(
-        r["model"] not in {x["model"] for x in board["leaderboard"]} for r in board["satisfaction"]
-    ))
+    expect(page.locator("table.leaderboard tbody tr")).to_have_count(
+        rated
+        + sum(r["model"] not in {x["model"] for x in board["leaderboard"]} for r in board["satisfaction"])
+    )
     expect(page.locator("#plot-ratings circle.point")).to_have_count(rated)
     expect(page.locator("#plot-ratings line.ci")).to_have_count(rated)
     expect(page.locator("#plot-pairwise rect.cell:not(.empty)")).to_have_count(met(board))
@@ -39,12 +40,17 @@ def check_plots(page: Page, board: dict[str, Any]) -> None:
     expect(page.locator("#plot-shares rect.bar")).to_have_count(len(board["auto"]["shares"]))
 
 
-def test_the_table_and_plots_match_the_api(page: Page, up: FakeUpstream, api: httpx.Client, database: str) -> None:
+def test_the_table_and_plots_match_the_api(
+    page: Page, up: FakeUpstream, api: httpx.Client, database: str
+) -> None:
     rng = random.Random(7)
     play_until_rated(api, database, STRENGTH, rng)
     play(api, database, STRENGTH, 4, rng, category="code")
     r = chat(api, "ui-alpha")
-    assert api.post("/v1/feedback", json={"request_id": r.headers["x-request-id"], "rating": "up"}).status_code == 200
+    assert (
+        api.post("/v1/feedback", json={"request_id": r.headers["x-request-id"], "rating": "up"}).status_code
+        == 200
+    )
 
     with page.expect_response(lambda r: r.url.endswith("/v1/leaderboard")) as got:
         page.goto("/ui/leaderboard")

@@ -17,7 +17,9 @@ def send(page: Page, model: str, text: str) -> None:
     page.get_by_role("button", name="Send").click()
 
 
-def test_a_streamed_answer_and_a_thumbs_up_in_the_database(page: Page, up: FakeUpstream, database: str) -> None:
+def test_a_streamed_answer_and_a_thumbs_up_in_the_database(
+    page: Page, up: FakeUpstream, database: str
+) -> None:
     page.goto("/ui/playground")
     up.push(Reply("Once upon a time there was a gateway", chunk_delay=0.03))
     send(page, "ui-beta", "Tell me a story.")

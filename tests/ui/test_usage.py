@@ -26,7 +26,9 @@ def bars(summary: dict[str, Any], metric: str) -> int:
 
 
 def points(summary: dict[str, Any]) -> int:
-    return sum((b["latency_p50_ms"] is not None) + (b["latency_p95_ms"] is not None) for b in summary["buckets"])
+    return sum(
+        (b["latency_p50_ms"] is not None) + (b["latency_p95_ms"] is not None) for b in summary["buckets"]
+    )
 
 
 def check_plots(page: Page, summary: dict[str, Any], metric: str) -> None:

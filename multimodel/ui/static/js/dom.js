@@ -6,8 +6,11 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 function build(el, attrs, children) {
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (name.startsWith("on") && typeof value === "function") el.addEventListener(name.slice(2), value);
-    else el.setAttribute(name, value === true ? "" : String(value));
+    if (name.startsWith("on")) {
+      if (typeof value === "function") el.addEventListener(name.slice(2), value); // never a handler as text
+    } else {
+      el.setAttribute(name, value === true ? "" : String(value));
+    }
   }
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
@@ -41,15 +44,17 @@ export function showError(box, err) {
   box.textContent = err ? err.message || String(err) : "";
 }
 
-export function table(headers, rows, className) {
+/** A table in a sideways-scrolling box; columns listed in `text` are left-aligned, the rest are numbers. */
+export function table(headers, rows, className, text = [0]) {
+  const cls = (k) => (text.includes(k) ? "text" : null);
   return h(
     "div",
     { class: "table-wrap" },
     h(
       "table",
       { class: className },
-      h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((cell) => (cell instanceof Node ? cell : h("td", {}, cell)))))),
+      h("thead", {}, h("tr", {}, headers.map((x, k) => h("th", { scope: "col", class: cls(k) }, x)))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((cell, k) => h("td", { class: cls(k) }, cell))))),
     ),
   );
 }

@@ -55,21 +55,21 @@ function render(body, board) {
   const rows = [
     ...board.leaderboard.map((r) => [
       String(r.rank),
-      h("td", { class: "model" }, r.model),
+      r.model,
       r.rating.toFixed(1),
       `${r.ci_low.toFixed(1)} – ${r.ci_high.toFixed(1)}`,
       fmt.int(r.votes),
       satCell(r.model),
     ]),
     // models with feedback on single answers but no arena rating yet
-    ...board.satisfaction.filter((r) => !rated.has(r.model)).map((r) => ["—", h("td", { class: "model" }, r.model), "—", "—", "0", satCell(r.model)]),
+    ...board.satisfaction.filter((r) => !rated.has(r.model)).map((r) => ["—", r.model, "—", "—", "0", satCell(r.model)]),
   ];
   const parts = [
     h("p", { class: "muted", id: "board-meta" }, `${fmt.int(board.battles)} votes${board.category ? ` in “${board.category}”` : ""} · intervals from ${fmt.int(board.bootstrap_rounds)} bootstrap rounds`),
   ];
   if (board.note) parts.push(h("p", { class: "notice", id: "board-note" }, `No ratings yet: ${board.note}.`));
   if (rows.length) {
-    parts.push(table(["Rank", "Model", "Rating", "95% CI", "Votes", "Satisfaction"], rows, "leaderboard"));
+    parts.push(table(["Rank", "Model", "Rating", "95% CI", "Votes", "Satisfaction"], rows, "leaderboard", [1]));
   }
   fill(body, parts);
 

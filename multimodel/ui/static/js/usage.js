@@ -124,7 +124,7 @@ function render(body, u, metricName) {
   const heads = ["Requests", "Errors", "Tokens in", "Tokens out", "Cost", "p50", "p95", "TTFT p50", "TTFT p95"];
   body.append(
     h("h2", {}, "Per model"),
-    table(["Model", "Provider", ...heads], u.models.map((g) => [g.model, h("td", { class: "text" }, g.provider ?? "—"), ...sums(g), ...timing(g)]), "per-model"),
+    table(["Model", "Provider", ...heads], u.models.map((g) => [g.model, g.provider ?? "—", ...sums(g), ...timing(g)]), "per-model", [0, 1]),
     h("h2", {}, "Per provider"),
     table(["Provider", ...heads], u.providers.map((g) => [g.provider ?? "(no model matched)", ...sums(g), ...timing(g)]), "per-provider"),
     h("p", { class: "muted small" }, `Latency percentiles from the newest ${fmt.int(u.latency_sample)} successful requests of the range.`),
