@@ -13,8 +13,6 @@ replica charged since), so the request that crosses it still finishes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -23,8 +21,7 @@ from sqlalchemy.engine import Engine
 
 from multimodel.auth.keys import KeyRecord, active_keys, hash_secret
 from multimodel.errors import GatewayError
-
-log = logging.getLogger("multimodel")
+from multimodel.periodic import Periodic
 
 RELOAD_AT_MOST_EVERY_S = 1.0
 
@@ -38,13 +35,12 @@ class _Bucket:
 class KeyGuard:
     def __init__(self, engine: Engine, refresh_seconds: float = 10.0) -> None:
         self._engine = engine
-        self._interval = refresh_seconds
         self._by_hash: dict[str, KeyRecord] = {}
         self._spend: dict[str, float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._missed_at = -math.inf  # the last reload an unknown key caused
         self._reload: asyncio.Lock | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("api keys", self.reload, refresh_seconds)
 
     async def admit(self, secret: str | None) -> KeyRecord:
         """The key of this secret, if it may make a request now; else a 401 or 429 GatewayError."""
@@ -84,23 +80,10 @@ class KeyGuard:
             self._by_hash, self._spend = by_hash, spend
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="multimodel-keys")
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.reload()
-            except Exception as e:  # the database may be down: keep the last keys
-                log.warning("api keys: reload failed (%s: %s)", type(e).__name__, str(e)[:200])
-            await asyncio.sleep(self._interval)
+        await self._periodic.close()
 
     def _check_budget(self, key: KeyRecord) -> None:
         if key.budget_usd is not None and self.spend(key.id) >= key.budget_usd:

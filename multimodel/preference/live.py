@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from multimodel.periodic import Periodic
 from multimodel.preference.bradley_terry import BradleyTerry, RatingUndefinedError
 from multimodel.preference.laplace import laplace_draws
 from multimodel.preference.pairs import OUTCOME_CODES, FloatArray, Pairs, aggregate_codes
 from multimodel.preference.store import FeedbackCount, PairCount, feedback_counts, pair_counts
 from multimodel.preference.thompson import posterior_for
-
-log = logging.getLogger("multimodel")
 
 REFERENCE = "\x00satisfactory answer"  # cannot collide with a configured model name
 PRIOR_TIES = 1
@@ -115,10 +113,9 @@ class LivePreferences:
         self._engine = engine
         self._candidates = tuple(candidates)
         self._rounds = rounds
-        self._interval = interval_s
         self._on_update = on_update
         self._counts: tuple[list[PairCount], list[FeedbackCount]] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("preferences", self.refresh, interval_s)
 
     async def refresh(self) -> bool:
         """Re-read the votes and feedback; refit if they changed. True when the standings were replaced."""
@@ -135,19 +132,7 @@ class LivePreferences:
         return True
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="multimodel-preferences")
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception as e:  # the database may be down for a while: keep the last standings
-                log.warning("preferences: refresh failed (%s: %s)", type(e).__name__, str(e)[:200])
-            await asyncio.sleep(self._interval)
+        await self._periodic.close()

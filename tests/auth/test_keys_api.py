@@ -23,25 +23,20 @@ from tests.support.gateway import GatewayProcess
 PRICE = {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0}  # ~1 cent per short answer
 
 
-def make_key(gw: GatewayProcess, name: str, *extra: str) -> str:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "multimodel.cli",
-            "keys",
-            "create",
-            name,
-            "--config",
-            str(gw.config_path),
-            *extra,
-        ],
+def keys_cli(gw: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`multimodel keys ARGS` against the gateway's config, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "multimodel.cli", "keys", *args, "--config", str(gw.config_path)],
         cwd=gw.workdir,
         env=gw.env,
         capture_output=True,
         text=True,
         check=True,
     )
+
+
+def make_key(gw: GatewayProcess, name: str, *extra: str) -> str:
+    out = keys_cli(gw, "create", name, *extra)
     secret = out.stdout.strip()
     assert secret.startswith("mm-") and "\n" not in secret
     assert secret not in out.stderr
@@ -146,22 +141,7 @@ def test_a_spent_budget_refuses_the_next_request(gw: GatewayProcess) -> None:
 def test_a_revoked_key_stops_working(gw: GatewayProcess) -> None:
     secret = make_key(gw, "leaving")
     ask(gw, secret)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "multimodel.cli",
-            "keys",
-            "revoke",
-            "leaving",
-            "--config",
-            str(gw.config_path),
-        ],
-        cwd=gw.workdir,
-        env=gw.env,
-        check=True,
-        capture_output=True,
-    )
+    keys_cli(gw, "revoke", "leaving")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -194,26 +174,11 @@ def test_feedback_and_battles_belong_to_the_key_that_made_them(gw: GatewayProces
 def test_keys_list_shows_limits_and_spend_never_secrets(gw: GatewayProcess) -> None:
     secret = make_key(gw, "listed", "--budget-usd", "3")
     ask(gw, secret)
-    out = subprocess.run(
-        [sys.executable, "-m", "multimodel.cli", "keys", "list", "--config", str(gw.config_path)],
-        cwd=gw.workdir,
-        env=gw.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = keys_cli(gw, "list").stdout
     line = next(x for x in out.splitlines() if x.startswith("listed "))
     assert secret not in out and secret[:10] in line and " 3 " in f"{line} "
     deadline = time.monotonic() + 10
     while "0.0000" in line and time.monotonic() < deadline:  # the usage row is written in the background
         time.sleep(0.2)
-        out = subprocess.run(
-            [sys.executable, "-m", "multimodel.cli", "keys", "list", "--config", str(gw.config_path)],
-            cwd=gw.workdir,
-            env=gw.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        line = next(x for x in out.splitlines() if x.startswith("listed "))
+        line = next(x for x in keys_cli(gw, "list").stdout.splitlines() if x.startswith("listed "))
     assert "0.0000" not in line
