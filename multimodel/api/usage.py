@@ -8,6 +8,7 @@
      "errors": [{"type", "count"}],
      "latency_sample": rows the timings come from}
 
+With API keys in use, a key sees its own requests only, unless it is an admin key.
 Timings are over successful requests only (an error answered in a millisecond is not a fast
 answer); a failed request counts in `errors` and in `requests`.
 """
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from multimodel.api.common import endpoint, in_db, json_response
+from multimodel.auth.middleware import key_of
 from multimodel.errors import invalid
 from multimodel.gateway import Gateway
 from multimodel.store.stats import Window, summary
@@ -42,7 +44,9 @@ async def usage_summary(request: Request) -> Response:
     if name not in RANGES:
         raise invalid(f"'range' must be one of {', '.join(RANGES)}", "range")
     window = Window.ending(time.time(), *RANGES[name])
-    body = await in_db(summary, gw.engine, window)
+    key = key_of(request)
+    only = key.id if key is not None and not key.admin else None
+    body = await in_db(summary, gw.engine, window, key_id=only)
     return json_response({"object": "usage.summary", "range": name, **body})
 
 

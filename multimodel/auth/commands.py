@@ -19,9 +19,10 @@ def keys() -> None:
 @click.option("--budget-usd", type=click.FloatRange(min=0), default=None, help="Total spend allowed.")
 @click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute allowed.")
 @click.option("--models", default=None, help="Comma-separated public model names it may use (default: all).")
+@click.option("--admin", is_flag=True, help="May read every key's usage (the dashboard), not only its own.")
 @config_option
 def create(
-    name: str, budget_usd: float | None, rpm: int | None, models: str | None, config: str | None
+    name: str, budget_usd: float | None, rpm: int | None, models: str | None, admin: bool, config: str | None
 ) -> None:
     """Create a key and print it: the only time it is shown (only its hash is stored)."""
     from multimodel.auth.keys import KeyCommandError, create_key
@@ -36,7 +37,7 @@ def create(
         if unknown or not allowed:
             die(f"--models: unknown model {unknown[0]!r}" if unknown else "--models: name at least one model")
     try:
-        record, secret = create_key(engine, name, budget_usd=budget_usd, rpm=rpm, models=allowed)
+        record, secret = create_key(engine, name, budget_usd=budget_usd, rpm=rpm, models=allowed, admin=admin)
     except KeyCommandError as e:
         die(str(e))
     finally:
@@ -68,6 +69,7 @@ def list_(fmt: str, config: str | None) -> None:
             "spend_usd": round(spend, 6),
             "rpm": k.rpm,
             "models": sorted(k.models) if k.models is not None else None,
+            "admin": k.admin,
         }
         for k, spend in rows
     ]
@@ -79,7 +81,7 @@ def list_(fmt: str, config: str | None) -> None:
         (
             k.name,
             k.prefix + "…",
-            "revoked" if k.revoked_at is not None else "active",
+            ("revoked" if k.revoked_at is not None else "active") + (",admin" if k.admin else ""),
             f"{spend:.4f}",
             "-" if k.budget_usd is None else f"{k.budget_usd:g}",
             "-" if k.rpm is None else str(k.rpm),

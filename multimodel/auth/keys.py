@@ -32,6 +32,7 @@ class KeyRecord:
     budget_usd: float | None = None
     rpm: int | None = None
     models: frozenset[str] | None = None  # the public names it may call; None: all
+    admin: bool = False  # sees every key's usage, not only its own
 
 
 def check_model(key: KeyRecord | None, name: str) -> None:
@@ -66,6 +67,7 @@ def create_key(
     budget_usd: float | None = None,
     rpm: int | None = None,
     models: Sequence[str] | None = None,
+    admin: bool = False,
     now: float | None = None,
 ) -> tuple[KeyRecord, str]:
     """A new key and its secret (which is not stored anywhere)."""
@@ -78,6 +80,7 @@ def create_key(
         budget_usd=budget_usd,
         rpm=rpm,
         models=frozenset(models) if models is not None else None,
+        admin=admin,
     )
     try:
         with engine.begin() as conn:
@@ -91,6 +94,7 @@ def create_key(
                     budget_usd=budget_usd,
                     rpm=rpm,
                     models=orjson.dumps(sorted(models)).decode() if models is not None else None,
+                    admin=admin,
                 )
             )
     except sa_exc.IntegrityError:
@@ -145,4 +149,5 @@ def _record(r: sa.Row) -> KeyRecord:
         budget_usd=r.budget_usd,
         rpm=r.rpm,
         models=frozenset(orjson.loads(r.models)) if r.models is not None else None,
+        admin=bool(r.admin),
     )

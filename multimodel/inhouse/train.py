@@ -333,7 +333,11 @@ def _states(model: torch.nn.Module, raw: Decoder, optimizer: torch.optim.Optimiz
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return _model_state(model, raw, cfg, d), get_optimizer_state_dict(model, optimizer, options=opts), samplers
+    return (
+        _model_state(model, raw, cfg, d),
+        get_optimizer_state_dict(model, optimizer, options=opts),
+        samplers,
+    )
 
 
 def _model_state(model: torch.nn.Module, raw: Decoder, cfg: TrainConfig, d: Dist) -> dict[str, Any]:

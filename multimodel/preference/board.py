@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from multimodel.preference import store
@@ -18,7 +17,6 @@ from multimodel.preference.leaderboard import Row, format_table, leaderboard_of_
 from multimodel.preference.live import pairs_of
 from multimodel.preference.pairs import Pairs
 from multimodel.preference.satisfaction import SatisfactionRow, format_satisfaction, satisfaction
-from multimodel.store.tables import battles, feedback
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +104,4 @@ def board_from_db(
     board = compute_board(
         pairs, store.feedback_records(engine, category), category=category, rounds=rounds, anchor=anchor
     )
-    return replace(board, categories=categories_of(engine))
-
-
-def categories_of(engine: Engine) -> list[str]:
-    """The categories that battles or feedback were given, for a filter to offer."""
-    query = sa.union(
-        sa.select(battles.c.category).where(battles.c.category.is_not(None)),
-        sa.select(feedback.c.category).where(feedback.c.category.is_not(None)),
-    )
-    with engine.connect() as conn:
-        return sorted(c for (c,) in conn.execute(query))
+    return replace(board, categories=store.categories_of(engine))

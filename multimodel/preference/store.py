@@ -246,3 +246,13 @@ def _insert(engine: Engine, table: sa.Table) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+def categories_of(engine: Engine) -> list[str]:
+    """The categories that battles or feedback were given, for a filter to offer."""
+    query = sa.union(
+        sa.select(battles.c.category).where(battles.c.category.is_not(None)),
+        sa.select(feedback.c.category).where(feedback.c.category.is_not(None)),
+    )
+    with engine.connect() as conn:
+        return sorted(c for (c,) in conn.execute(query))

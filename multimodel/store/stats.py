@@ -49,9 +49,14 @@ def _bucket(engine: Engine, window: Window) -> Any:
     return sa.cast(sa.func.floor(offset), sa.Integer)
 
 
-def summary(engine: Engine, window: Window, sample_rows: int = SAMPLE_ROWS) -> dict[str, Any]:
+def summary(
+    engine: Engine, window: Window, sample_rows: int = SAMPLE_ROWS, key_id: str | None = None
+) -> dict[str, Any]:
+    """The window's usage; only one API key's requests when `key_id` is given."""
     bucket = _bucket(engine, window).label("bucket")
     in_window = (usage.c.created_at >= window.start) & (usage.c.created_at <= window.end)
+    if key_id is not None:
+        in_window &= usage.c.key_id == key_id
     failed = usage.c.error_type.is_not(None)
     grouped = (
         sa.select(

@@ -111,6 +111,8 @@ api_keys = sa.Table(
     sa.Column("budget_usd", sa.Double(), nullable=True),  # total spend allowed; NULL: no limit
     sa.Column("rpm", sa.Integer(), nullable=True),  # requests per minute; NULL: no limit
     sa.Column("models", sa.Text(), nullable=True),  # JSON list of allowed public names; NULL: all
+    # Sees the whole usage log in /v1/usage/summary; other keys see their own requests only.
+    sa.Column("admin", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_api_keys_key_hash", "key_hash", unique=True),
     sa.Index("ix_api_keys_name", "name", unique=True),
 )

@@ -182,3 +182,19 @@ def test_keys_list_shows_limits_and_spend_never_secrets(gw: GatewayProcess) -> N
         time.sleep(0.2)
         line = next(x for x in keys_cli(gw, "list").stdout.splitlines() if x.startswith("listed "))
     assert "0.0000" not in line
+
+
+def test_the_usage_dashboard_shows_a_key_its_own_requests_and_an_admin_all(gw: GatewayProcess) -> None:
+    mine, admin = make_key(gw, "scoped"), make_key(gw, "ops", "--admin")
+    ids = [ask(gw, mine) for _ in range(3)]
+    for request_id in ids:
+        usage_row(db(gw), request_id)  # written
+
+    def summary(key: str) -> dict[str, Any]:
+        r = httpx.get(gw.url + "/v1/usage/summary?range=1h", headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        return dict(r.json()["totals"])
+
+    assert summary(mine)["requests"] == 3
+    everything = len([r for r in rows(db(gw), "usage") if r["endpoint"] != "usage"])
+    assert summary(admin)["requests"] >= everything > 3

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("budget_usd", sa.Double(), nullable=True),
         sa.Column("rpm", sa.Integer(), nullable=True),
         sa.Column("models", sa.Text(), nullable=True),
+        sa.Column("admin", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_api_keys_key_hash", "api_keys", ["key_hash"], unique=True)
     op.create_index("ix_api_keys_name", "api_keys", ["name"], unique=True)
