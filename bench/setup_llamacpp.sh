@@ -50,5 +50,5 @@ if ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
     CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" MAKEFLAGS="-j$JOBS" \
     nice -n 19 "${pip[@]}" install --quiet "$venv/src/$sdist.tar.gz"
 fi
-"$venv/bin/python" -c "import llama_cpp, gguf, transformers, torch; print('llama-cpp-python', llama_cpp.__version__, '| gguf', gguf.__version__ if hasattr(gguf, '__version__') else '?', '| transformers', transformers.__version__, '| torch', torch.__version__)"
+"$venv/bin/python" -c "import importlib.metadata as m; print(', '.join(p + ' ' + m.version(p) for p in ('llama_cpp_python', 'gguf', 'transformers', 'torch')))"
 echo "llama.cpp $LLAMA_CPP_PYTHON_VERSION ready in $venv (converter: $venv/src/$sdist/vendor/llama.cpp/convert_hf_to_gguf.py)"
