@@ -97,7 +97,13 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
     default=None,
     help="A running gateway to read circuit-breaker states from (default: the config's host:port).",
 )
-def models(config: str | None, gateway: str | None) -> None:
+@click.option(
+    "--api-key",
+    envvar="MULTIMODEL_API_KEY",
+    default=None,
+    help="A gateway API key, when the gateway requires keys (env MULTIMODEL_API_KEY).",
+)
+def models(config: str | None, gateway: str | None, api_key: str | None) -> None:
     """List the configured models, their deployments, whether each is reachable, and (from a
     running gateway) each circuit breaker's state."""
     from multimodel.providers import http
@@ -112,7 +118,7 @@ def models(config: str | None, gateway: str | None) -> None:
         try:
             router = Router.build(s, ctx)
             checks = await asyncio.gather(*(p.check() for p in router.providers()))
-            return router, list(checks), await _live_deployments(ctx, url)
+            return router, list(checks), await _live_deployments(ctx, url, api_key)
         finally:
             await ctx.http.close()
 
@@ -141,12 +147,14 @@ def models(config: str | None, gateway: str | None) -> None:
         click.echo(f"(circuit states: no gateway answering at {url})", err=True)
 
 
-async def _live_deployments(ctx: Any, url: str) -> dict[str, Any] | None:
+async def _live_deployments(ctx: Any, url: str, api_key: str | None) -> dict[str, Any] | None:
     """GET /v1/deployments of a running gateway, or None when none answers."""
     import aiohttp
 
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    timeout = aiohttp.ClientTimeout(total=3)
     try:
-        async with ctx.http.get(url + "/v1/deployments", timeout=aiohttp.ClientTimeout(total=3)) as r:
+        async with ctx.http.get(url + "/v1/deployments", headers=headers, timeout=timeout) as r:
             return dict(await r.json()) if r.status == 200 else None
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
