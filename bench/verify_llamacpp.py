@@ -12,10 +12,12 @@ it imports nothing from the project. For each exported model directory and each 
    warnings;
 2. loads the GGUF with llama-cpp-python (`logits_all=True`) and compares:
    - tokens: the ids llama.cpp's tokenizer gives vs the export's tokenizer.json (through
-     transformers' AutoTokenizer) for a few prompts, a chat prompt and every line of a corpus;
+     transformers' AutoTokenizer) for a few prompts and the first --corpus-lines lines of a corpus;
+     a chat prompt and texts starting with a space are compared too but only reported (see
+     LEADING_SPACE);
    - logits: for each prompt (tokenized by transformers, so both sides see the same ids), the
-     logits at every position vs transformers' LlamaForCausalLM in float32: max |diff| and how
-     many positions have the same argmax;
+     logits at every position vs transformers' LlamaForCausalLM in float32 (llama.cpp with an f32
+     KV cache unless --kv-f16): max |diff| and how many positions have the same argmax;
    - generation: greedy continuation of each prompt (llama.cpp's own sampler with top_k=1 vs
      transformers' generate(do_sample=False)), same ids and same text expected.
 

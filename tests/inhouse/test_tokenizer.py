@@ -109,3 +109,24 @@ def test_char_tokenizer_on_tinyshakespeare(tmp_path: Path) -> None:
 def test_load_needs_a_tokenizer_directory(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no tokenizer\.json"):
         tok_mod.load(tmp_path)
+
+
+def test_sentencepiece_model_merges_in_the_bpe_order(bpe_dir: Path, bpe) -> None:
+    """The tokenizer.model the export writes for llama.cpp's converter: SentencePiece itself reads
+    it and splits text exactly as our BPE does (merge priorities = the BPE's merge order)."""
+    import sentencepiece
+
+    spec = json.loads((bpe_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    blob = tok_mod.sentencepiece_model(spec)
+    assert blob is not None
+    sp = sentencepiece.SentencePieceProcessor(model_proto=blob)
+    assert sp.get_piece_size() == len(spec["model"]["vocab"])
+    assert [sp.id_to_piece(i) for i in range(6, 9)] == ["<0x00>", "<0x01>", "<0x02>"]
+    lines = [line for line in SHAKESPEARE.read_text(encoding="utf-8").splitlines()[:3000] if line.strip()]
+    for text in [*lines, *SAMPLES[:4]]:
+        assert sp.encode(text) == bpe.encode(text, add_special_tokens=False), text
+
+
+def test_sentencepiece_model_is_none_for_other_tokenizers(tmp_path: Path) -> None:
+    char_dir = tok_mod.char_tokenizer("To be, or not to be", tmp_path)
+    assert tok_mod.sentencepiece_model(json.loads((char_dir / "tokenizer.json").read_text())) is None
