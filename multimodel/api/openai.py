@@ -20,6 +20,7 @@ from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
 from multimodel.formats import openai_chat
 from multimodel.gateway import Gateway
+from multimodel.routing import attempts
 from multimodel.store.usage import UsageRow
 from multimodel.types import ChatRequest, ChatResult, EmbedRequest
 
@@ -74,10 +75,14 @@ async def embeddings(request: Request) -> Response:
         check_model(key, ereq.model)
         route = gw.router.resolve(ereq.model)
         row.provider, row.upstream_model = route.config.provider, route.config.model
-        result = await route.provider.embed(ereq)
+        # The deployments, retries, breakers and fallbacks of the model, as for chat.
+        answered, dep, result = await attempts.embed(route, ereq, row.attempts)
+        if answered.name != ereq.model:  # a fallback or the `auto` alias's pick: name it
+            row.route, row.public_model = row.route or ereq.model, answered.name
+        row.provider, row.upstream_model = dep.config.provider, dep.config.model
         row.input_tokens = result.input_tokens
-        if route.config.price is not None:
-            row.cost_usd = route.config.price.cost(result.input_tokens, 0)
+        if dep.config.price is not None:
+            row.cost_usd = dep.config.price.cost(result.input_tokens, 0)
             if key is not None:
                 gw.keys.charge(key.id, row.cost_usd)
         data = [
@@ -87,7 +92,7 @@ async def embeddings(request: Request) -> Response:
         out = {
             "object": "list",
             "data": data,
-            "model": ereq.model,
+            "model": answered.name,
             "usage": {"prompt_tokens": result.input_tokens, "total_tokens": result.input_tokens},
         }
         return Response(

@@ -17,17 +17,28 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from multimodel.errors import GatewayError
 from multimodel.routing.deployment import Deployment
 from multimodel.routing.retry import TRANSIENT, backoff, condition
 from multimodel.routing.router import Route
 from multimodel.store.usage import AttemptRow
-from multimodel.types import ChatRequest, Event, Finish, ImagePart, TextDelta, ToolCallStart
+from multimodel.types import (
+    ChatRequest,
+    EmbedRequest,
+    EmbedResult,
+    Event,
+    Finish,
+    ImagePart,
+    TextDelta,
+    ToolCallStart,
+)
 
 Item = Event | list[Event]
+T = TypeVar("T")
 _COMMITS = (TextDelta, ToolCallStart, Finish)
 
 
@@ -45,6 +56,55 @@ class CircuitOpen(GatewayError):
 
 async def answer(route: Route, req: ChatRequest, log: list[AttemptRow], *, fallbacks: bool = True) -> Answer:
     """The first answer along the route (and its fallbacks), or the last error."""
+
+    async def attempt(model: Route, dep: Deployment, deadline: float | None) -> Answer:
+        return await _attempt(model, dep, req, log, deadline)
+
+    return await _along(route, attempt, lambda model: capable(model, req), fallbacks)
+
+
+async def embed(
+    route: Route, req: EmbedRequest, log: list[AttemptRow], *, fallbacks: bool = True
+) -> tuple[Route, Deployment, EmbedResult]:
+    """Embeddings along the route, with the same failover, retries, breakers and fallbacks."""
+
+    async def attempt(
+        model: Route, dep: Deployment, deadline: float | None
+    ) -> tuple[Route, Deployment, EmbedResult]:
+        row = _begin(model, dep, log)
+        t0, probe = time.perf_counter(), dep.breaker.begin() if dep.breaker is not None else False
+        try:
+            call = dep.provider.embed(req)
+            result = await (
+                call if deadline is None else asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
+            )
+        except TimeoutError:
+            err = GatewayError(
+                "timeout", f"no answer within the request's deadline ({model.policy.deadline_s:g} s)"
+            )
+            _failed(dep, row, err, t0, probe)
+            raise err from None
+        except GatewayError as err:
+            _failed(dep, row, err, t0, probe)
+            raise
+        except BaseException:
+            _ended(dep, row, "aborted", t0)
+            if dep.breaker is not None:
+                dep.breaker.abandon(probe)
+            raise
+        _succeeded(dep, row, t0, probe)
+        return model, dep, result
+
+    return await _along(route, attempt, lambda model: model.provider.capabilities.embeddings, fallbacks)
+
+
+async def _along(
+    route: Route,
+    attempt: Callable[[Route, Deployment, float | None], Awaitable[T]],
+    eligible: Callable[[Route], bool],
+    fallbacks: bool,
+) -> T:
+    """The model, then (while the failure is one `fallback_on` names) each eligible fallback."""
     policy = route.policy
     deadline = None if policy.deadline_s is None else time.monotonic() + policy.deadline_s
     last: GatewayError | None = None
@@ -52,10 +112,10 @@ async def answer(route: Route, req: ChatRequest, log: list[AttemptRow], *, fallb
         if last is not None:
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            if not capable(model, req):
+            if not eligible(model):
                 continue
         try:
-            return await _try_model(model, req, log, deadline)
+            return await _try_model(model, attempt, deadline)
         except CircuitOpen as err:
             last = err
         except GatewayError as err:
@@ -73,12 +133,15 @@ def capable(route: Route, req: ChatRequest) -> bool:
     return caps.vision or not any(isinstance(p, ImagePart) for m in req.messages for p in m.content)
 
 
-async def _try_model(model: Route, req: ChatRequest, log: list[AttemptRow], deadline: float | None) -> Answer:
+async def _try_model(
+    model: Route, attempt: Callable[[Route, Deployment, float | None], Awaitable[T]], deadline: float | None
+) -> T:
+    """Each available deployment once, then `retries.attempts` more tries after backoffs."""
     last: GatewayError | None = None
     tried: set[Deployment] = set()
     while (dep := _pick(model, tried)) is not None:
         try:
-            return await _attempt(model, dep, req, log, deadline)
+            return await attempt(model, dep, deadline)
         except GatewayError as err:
             last = _retryable(err, deadline)
             tried.add(dep)
@@ -94,7 +157,7 @@ async def _try_model(model: Route, req: ChatRequest, log: list[AttemptRow], dead
         if dep is None:
             break
         try:
-            return await _attempt(model, dep, req, log, deadline)
+            return await attempt(model, dep, deadline)
         except GatewayError as err:
             last = _retryable(err, deadline)
     raise last
@@ -132,14 +195,10 @@ def _circuit_open(model: Route) -> CircuitOpen:
 async def _attempt(
     model: Route, dep: Deployment, req: ChatRequest, log: list[AttemptRow], deadline: float | None
 ) -> Answer:
-    row = AttemptRow(
-        len(log) + 1, model.name, dep.id, dep.config.provider, "error", None, None, 0.0, time.time()
-    )
-    log.append(row)
+    row = _begin(model, dep, log)
     t0 = time.perf_counter()
     breaker = dep.breaker
     probe = breaker.begin() if breaker is not None else False
-    dep.in_flight += 1
     events = dep.provider.stream(req)
     try:
         if deadline is None:
@@ -156,14 +215,12 @@ async def _attempt(
         if breaker is not None:
             breaker.abandon(probe)
         raise
-    ms = (time.perf_counter() - t0) * 1000
-    dep.latency.add(time.monotonic(), ms)
+    if rest is None:
+        _succeeded(dep, row, t0, probe)
+        return Answer(model, dep, head, None)
+    dep.latency.add(time.monotonic(), (time.perf_counter() - t0) * 1000)
     if breaker is not None:
         breaker.success(probe)
-    if rest is None:
-        row.status = 200
-        _ended(dep, row, "ok", t0)
-        return Answer(model, dep, head, None)
     return Answer(model, dep, head, _Tail(rest, dep, row, t0, type(head[-1]) is Finish))
 
 
@@ -196,6 +253,24 @@ async def _head_by(
             return await _head(events, stream)
     except TimeoutError:
         raise late from None
+
+
+def _begin(model: Route, dep: Deployment, log: list[AttemptRow]) -> AttemptRow:
+    row = AttemptRow(
+        len(log) + 1, model.name, dep.id, dep.config.provider, "error", None, None, 0.0, time.time()
+    )
+    log.append(row)
+    dep.in_flight += 1
+    return row
+
+
+def _succeeded(dep: Deployment, row: AttemptRow, t0: float, probe: bool) -> None:
+    """A complete answer: the attempt is ok, the deployment healthy and this fast."""
+    dep.latency.add(time.monotonic(), (time.perf_counter() - t0) * 1000)
+    if dep.breaker is not None:
+        dep.breaker.success(probe)
+    row.status = 200
+    _ended(dep, row, "ok", t0)
 
 
 def _failed(dep: Deployment, row: AttemptRow, err: GatewayError, t0: float, probe: bool) -> None:

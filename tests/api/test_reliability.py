@@ -224,3 +224,51 @@ def test_the_usage_log_links_every_attempt(
         a["latency_ms"] > 0 and a["started_at"] >= usage[a["request_id"]]["created_at"]
         for a in tried[fell_back]
     )
+
+
+def test_embeddings_fail_over_and_fall_back_like_chat(upstream: FakeUpstream, tmp_path: Path) -> None:
+    with FakeUpstream() as flaky:
+        at = {
+            "provider": "openai",
+            "model": "text-embedding-3-small",
+            "timeouts": {"connect": 2, "first_byte": 5},
+        }
+        models = [
+            {
+                "name": "emb",
+                "deployments": [
+                    {"id": "down", **at, "api_base": flaky.openai_base, "weight": 1},
+                    {"id": "up", **at, "api_base": upstream.openai_base, "weight": 0},
+                ],
+            },
+            {"name": "emb-solo", **at, "api_base": flaky.openai_base, "fallbacks": ["emb"]},
+        ]
+        database = f"sqlite:///{tmp_path / 'usage.db'}"
+        with GatewayProcess(tmp_path, {"database": database, "models": models}) as g:
+            oc = openai.OpenAI(base_url=g.openai_base, api_key="k", max_retries=0)
+            flaky.push(Fail(status=500))
+            raw = oc.embeddings.with_raw_response.create(model="emb", input=["one", "two"])
+            got = raw.parse()
+            assert len(got.data) == 2 and got.model == "emb"
+            first = raw.headers["x-request-id"]
+
+            flaky.push(Fail(status=429, retry_after="0"))
+            raw = oc.embeddings.with_raw_response.create(model="emb-solo", input="three")
+            assert raw.parse().model == "emb"  # the fallback answered, and says so
+            second = raw.headers["x-request-id"]
+            assert flaky.calls == 3  # emb-solo, then emb's first choice (healthy again)
+
+            flaky.push(Fail(status=400))  # the request's fault: neither retried nor fallen back
+            with pytest.raises(openai.BadRequestError):
+                oc.embeddings.create(model="emb-solo", input="four")
+            g.stop()
+        attempts = rows(database, "attempts")
+        usage = {r["request_id"]: r for r in rows(database, "usage")}
+
+    def outcomes(request_id: str) -> list[tuple[str, str, str]]:
+        mine = sorted((a for a in attempts if a["request_id"] == request_id), key=lambda a: a["n"])
+        return [(a["public_model"], a["deployment"], a["outcome"]) for a in mine]
+
+    assert outcomes(first) == [("emb", "down", "error"), ("emb", "up", "ok")]
+    assert outcomes(second) == [("emb-solo", "emb-solo", "error"), ("emb", "down", "ok")]
+    assert (usage[second]["public_model"], usage[second]["route"]) == ("emb", "emb-solo")
