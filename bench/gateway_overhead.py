@@ -254,6 +254,7 @@ class Target:
     path: str = "/v1/chat/completions"
     plain: bytes = b""
     stream: bytes = b""
+    key: str = "sk-bench"  # sent as a Bearer token: the gateway's API key when it requires keys
     errors: int = 0
     last_error: str = ""
 
@@ -271,7 +272,7 @@ class Target:
         data = json.dumps(body).encode()
         head = (
             f"POST {self.path} HTTP/1.1\r\nhost: 127.0.0.1:{self.port}\r\n"
-            f"content-type: application/json\r\nauthorization: Bearer sk-bench\r\n"
+            f"content-type: application/json\r\nauthorization: Bearer {self.key}\r\n"
             f"content-length: {len(data)}\r\n\r\n"
         )
         return head.encode() + data
@@ -413,18 +414,32 @@ def start_fake(procs: Processes) -> int:
     return int(proc.stdout.readline())
 
 
-def start_multimodel(procs: Processes, fake_port: int) -> int:
-    tmp = procs.workdir
+def start_multimodel(procs: Processes, fake_port: int, keys: bool = False) -> tuple[int, str]:
+    """A gateway on the fake upstream; with `keys`, one that requires API keys, and a key for it."""
+    tmp = procs.workdir / ("keys" if keys else "open")
+    tmp.mkdir()
     config = (
         f"database: sqlite:///{tmp}/bench.db\n"
-        "log_content: true\n"
-        "models:\n"
+        "log_content: true\n" + ("auth: {require_keys: true}\n" if keys else "") + "models:\n"
         f"  - name: {MODEL}\n"
         "    provider: openai-compatible\n"
         f"    model: {MODEL}\n"
         f"    api_base: http://127.0.0.1:{fake_port}/v1\n"
     )
     (tmp / "multimodel.yaml").write_text(config)
+    key = "sk-bench"
+    if keys:
+        create = [
+            sys.executable,
+            "-m",
+            "multimodel.cli",
+            "keys",
+            "create",
+            "bench",
+            "--config",
+            str(tmp / "multimodel.yaml"),
+        ]
+        key = subprocess.run(create, capture_output=True, text=True, check=True).stdout.strip()
     port = _free_port()
     argv = [
         sys.executable,
@@ -436,9 +451,9 @@ def start_multimodel(procs: Processes, fake_port: int) -> int:
         "--port",
         str(port),
     ]
-    proc, log = procs.start("multimodel", argv)
+    proc, log = procs.start("multimodel+keys" if keys else "multimodel", argv)
     _wait_http(f"http://127.0.0.1:{port}/health", proc, 60, log)
-    return port
+    return port, key
 
 
 def start_litellm(procs: Processes, venv: Path, fake_port: int) -> int:
@@ -491,7 +506,7 @@ def report(targets: list[Target], result: Result, args: argparse.Namespace) -> d
         ("stream", f"streaming, {STREAM_CHUNKS} chunks read fully"),
     ):
         print(f"Latency, sequential ({args.rounds} interleaved rounds, {title}), ms")
-        print(f"  {'target':<12}{'p50':>9}{'p99':>9}{'+p50':>9}{'+p99':>9}")
+        print(f"  {'target':<16}{'p50':>9}{'p99':>9}{'+p50':>9}{'+p99':>9}")
         base = result.latency_ms.get(f"direct/{mode}", [])
         for name in names:
             samples = result.latency_ms.get(f"{name}/{mode}", [])
@@ -502,16 +517,16 @@ def report(targets: list[Target], result: Result, args: argparse.Namespace) -> d
                 row |= {"added_p50": p50 - _pct(base, 0.5), "added_p99": p99 - _pct(base, 0.99)}
                 added = f"{row['added_p50']:>9.3f}{row['added_p99']:>9.3f}"
             summary["latency_ms"][f"{name}/{mode}"] = row
-            print(f"  {name:<12}{p50:>9.3f}{p99:>9.3f}{added}")
+            print(f"  {name:<16}{p50:>9.3f}{p99:>9.3f}{added}")
         print()
     print(f"Throughput ({args.concurrency} concurrent clients, {args.duration:g} s each), requests/s")
-    print(f"  {'target':<12}{'non-stream':>12}{'stream':>12}")
+    print(f"  {'target':<16}{'non-stream':>12}{'stream':>12}")
     for name in names:
         plain, stream = (
             result.throughput.get(f"{name}/plain", 0.0),
             result.throughput.get(f"{name}/stream", 0.0),
         )
-        print(f"  {name:<12}{plain:>12.0f}{stream:>12.0f}")
+        print(f"  {name:<16}{plain:>12.0f}{stream:>12.0f}")
     print()
     lat = summary["latency_ms"]
     if "multimodel" in names and "litellm" in names:
@@ -526,7 +541,7 @@ def report(targets: list[Target], result: Result, args: argparse.Namespace) -> d
     for name in names:
         if name != "direct" and f"{name}/plain" in lat:
             print(
-                f"Added latency {name:<11} p50 {lat[f'{name}/plain']['added_p50']:.3f} ms, "
+                f"Added latency {name:<15} p50 {lat[f'{name}/plain']['added_p50']:.3f} ms, "
                 f"p99 {lat[f'{name}/plain']['added_p99']:.3f} ms (non-streaming)"
             )
     for t in targets:
@@ -566,6 +581,7 @@ def main() -> int:
     )
     parser.add_argument("--skip", action="append", default=[], choices=["multimodel", "litellm"])
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+    parser.add_argument("--keys", action="store_true", help="also a gateway that requires API keys")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
@@ -583,7 +599,11 @@ def main() -> int:
             targets = [Target("direct", fake)]
             if "multimodel" not in args.skip:
                 try:
-                    targets.append(Target("multimodel", start_multimodel(procs, fake)))
+                    port, _ = start_multimodel(procs, fake)
+                    targets.append(Target("multimodel", port))
+                    if args.keys:
+                        port, key = start_multimodel(procs, fake, keys=True)
+                        targets.append(Target("multimodel+keys", port, key=key))
                 except RuntimeError as e:
                     print(f"Multimodel did not start, measuring without it:\n{e}", file=sys.stderr)
             if "litellm" in args.skip:
