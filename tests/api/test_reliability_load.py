@@ -1,16 +1,17 @@
 """200 concurrent client requests (OpenAI and Anthropic formats, SDKs and raw HTTP, streaming
-and not) while 30% of the upstream calls misbehave, and one upstream is killed mid-run and
-brought back. Every request gets a correct answer or a clean error in its own format, none
+and not) while 30% of the upstream calls misbehave; then one upstream is killed under another
+100 and brought back. Every request gets a correct answer or a clean error in its own format, none
 hangs, none gets a 500; the usage log has exactly one row per request, with its attempts; the
 killed upstream's breakers open, then close once it is back."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anthropic
 import httpx
@@ -24,6 +25,7 @@ from tests.support.gateway import GatewayProcess
 from tests.support.specs import check_anthropic_stream, check_openai_stream
 
 pytestmark = pytest.mark.timeout(120)
+T = TypeVar("T")
 
 FAULTS = [
     Fail(status=429, retry_after="0"),
@@ -177,6 +179,12 @@ async def _wave(gw: GatewayProcess, first: int, n: int) -> list[tuple[str, str]]
         return await asyncio.gather(*(_one(i, gw, http, oc, ac) for i in range(first, first + n)))
 
 
+def _in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: this thread may already run a loop (Playwright's)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _circuits(gw: GatewayProcess) -> dict[str, dict[str, Any]]:
     data = httpx.get(gw.url + "/v1/deployments").json()["data"]
     return {d["id"]: d["circuit"] for m in data for d in m["deployments"]}
@@ -190,10 +198,10 @@ def test_200_concurrent_requests_while_upstreams_fail(
     for seed, up in enumerate(two):
         up.faults(0.3, FAULTS, seed=seed)
     with GatewayProcess(tmp_path, _config(a, b, database)) as gw:
-        results = asyncio.run(_wave(gw, 0, 100))
+        results = _in_thread(_wave(gw, 0, 200))  # 200 at once, 30% of upstream calls failing
         b.kill()  # mid-run: b's deployments start refusing connections
         try:
-            results += asyncio.run(_wave(gw, 100, 100))
+            results += _in_thread(_wave(gw, 200, 100))
             opened = _circuits(gw)
             assert opened["gpt-b"]["opened"] >= 1 and opened["claude-b"]["opened"] >= 1
         finally:
@@ -222,7 +230,7 @@ def test_200_concurrent_requests_while_upstreams_fail(
 
     outcomes = [o for _, o in results]
     # Most are answered through retries and fallbacks (about 97% here; half is a wide margin).
-    assert outcomes.count("ok") >= 100, {o: outcomes.count(o) for o in set(outcomes)}
+    assert outcomes.count("ok") >= len(outcomes) / 2, {o: outcomes.count(o) for o in set(outcomes)}
     ids = [rid for rid, _ in results]
     usage = {r["request_id"]: r for r in rows(database, "usage")}
     assert len(ids) == len(set(ids)) == len(usage) and set(usage) == set(ids)  # one row each, no more
