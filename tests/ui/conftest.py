@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import KEY_ENV
 from tests.fakes.upstream import FakeUpstream, closed_port_url
@@ -66,6 +66,8 @@ def ui_config(up: FakeUpstream, workdir: Path, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    # Assertions wait like actions do (10 s, not 5): a busy machine must not fail a test.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=chromium_path(),
