@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from multimodel.auth.middleware import key_of
 from multimodel.gateway import Gateway
 from multimodel.routing.deployment import Deployment
 from multimodel.routing.router import Route as ModelRoute
@@ -61,7 +62,12 @@ def _deployment(d: Deployment, now: float) -> dict[str, Any]:
 async def list_deployments(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     now = time.monotonic()
-    data = [describe(r, now) for r in gw.router.routes.values()]
+    key = key_of(request)  # a key limited to some models sees only those
+    data = [
+        describe(r, now)
+        for r in gw.router.routes.values()
+        if key is None or key.models is None or r.name in key.models
+    ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
