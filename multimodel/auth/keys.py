@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from multimodel.errors import GatewayError
 from multimodel.store.tables import api_keys, usage
 
 SECRET_PREFIX = "mm-"
@@ -38,8 +39,6 @@ class KeyRecord:
 def check_model(key: KeyRecord | None, name: str) -> None:
     """Refuse a model the key may not call (403), naming neither the key's secret nor other models."""
     if key is not None and key.models is not None and name not in key.models:
-        from multimodel.errors import GatewayError
-
         raise GatewayError(
             "permission",
             f"API key {key.name!r} may not use model {name!r}",
