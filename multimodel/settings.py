@@ -232,15 +232,21 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
     )
 
 
-def _parse_auth(raw: Any, source: str) -> AuthSettings:
+def _section(raw: Any, known: set[str], where: str) -> dict[str, Any]:
+    """A top-level section: a mapping of known fields (absent: empty)."""
     if raw is None:
-        return AuthSettings()
-    where = f"{source}: auth"
+        return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a mapping")
-    unknown = set(raw) - _AUTH_KEYS
+    unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    return raw
+
+
+def _parse_auth(raw: Any, source: str) -> AuthSettings:
+    where = f"{source}: auth"
+    raw = _section(raw, _AUTH_KEYS, where)
     require = raw.get("require_keys", False)
     if not isinstance(require, bool):
         raise ConfigError(f"{where}: field 'require_keys' must be true or false")
@@ -251,14 +257,8 @@ def _parse_auth(raw: Any, source: str) -> AuthSettings:
 
 
 def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> PreferenceSettings:
-    if raw is None:
-        raw = {}
     where = f"{source}: preference"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: must be a mapping")
-    unknown = set(raw) - _PREFERENCE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    raw = _section(raw, _PREFERENCE_KEYS, where)
     by_name = {m.name: m for m in models}
     pool = _model_list(raw, "arena_pool", by_name, where) if "arena_pool" in raw else tuple(by_name)
     if "arena_pool" in raw and len(pool) < 2:

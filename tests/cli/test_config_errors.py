@@ -48,6 +48,11 @@ def _serve(
             "models:\n  - {name: m1, provider: openai, model: x}\npreference: {auto: {candidates: [m1, m9]}}\n",
             ["preference", "'auto.candidates'", "'m9'"],
         ),
+        (
+            "models:\n  - {name: m1, provider: openai, model: x}\nauth: {require_keys: 'yes'}\n",
+            ["auth", "'require_keys'"],
+        ),
+        ("models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n", ["auth", "'keys'"]),
     ],
 )
 def test_config_error_is_one_clear_line(tmp_path: Path, config: str, expected: list[str]) -> None:
