@@ -27,7 +27,7 @@ class Gateway:
         self.router = Router.build(settings, self.ctx)  # validates the config before anything starts
         self.engine = make_engine(settings.database)
         self.writer = UsageWriter(self.engine, max_queue=settings.log_queue_size)
-        self.keys = KeyGuard(self.engine, settings.auth.refresh_seconds)
+        self.keys = KeyGuard(self.engine, settings.auth.refresh_seconds, settings.auth.redis_url)
         pref, auto = settings.preference, self.router.auto
         self.preferences = LivePreferences(
             self.engine,

@@ -102,6 +102,8 @@ class AuthSettings:
     require_keys: bool = False
     # How often the keys and their spend are re-read (a revoked key stops working within this).
     refresh_seconds: float = 10.0
+    # redis://host:port/db: rate limits shared by every replica; unset: each replica counts its own.
+    redis_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,7 @@ def embedded_defaults(env: dict[str, str]) -> Settings:
 
 
 _TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size", "preference", "auth"}
-_AUTH_KEYS = {"require_keys", "refresh_seconds"}
+_AUTH_KEYS = {"require_keys", "refresh_seconds", "redis_url"}
 _PREFERENCE_KEYS = {
     "arena_pool",
     "auto",
@@ -253,7 +255,12 @@ def _parse_auth(raw: Any, source: str) -> AuthSettings:
     refresh = _number(raw, "refresh_seconds", AuthSettings().refresh_seconds, 0, where)
     if refresh <= 0:
         raise ConfigError(f"{where}: field 'refresh_seconds' must be above 0")
-    return AuthSettings(require_keys=require, refresh_seconds=refresh)
+    redis_url = raw.get("redis_url")
+    if redis_url is not None and (
+        not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))
+    ):
+        raise ConfigError(f"{where}: field 'redis_url' must be a redis:// or rediss:// URL")
+    return AuthSettings(require_keys=require, refresh_seconds=refresh, redis_url=redis_url)
 
 
 def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> PreferenceSettings:

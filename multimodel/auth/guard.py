@@ -5,9 +5,10 @@ The active keys and their spend are loaded from the database in the background e
 seen yet (just created by `multimodel keys create`) triggers an early reload, at most once a
 second, so a flood of wrong keys cannot turn into a flood of queries.
 
-Limits are per replica and soft: the rate limit is a token bucket of `rpm` requests a minute in
-this process; the budget is checked before a request (spend = the usage log's sum, plus what this
-replica charged since), so the request that crosses it still finishes.
+Limits are soft. The rate limit is a token bucket of `rpm` requests a minute, per replica, or
+shared by all replicas through Redis (`auth.redis_url`; multimodel.auth.limits). The budget is
+checked before a request (spend = the usage log's sum, plus what this replica charged since), so
+the request that crosses it still finishes.
 """
 
 from __future__ import annotations
@@ -15,29 +16,23 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from multimodel.auth.keys import KeyRecord, active_keys, hash_secret
+from multimodel.auth.limits import Buckets, LocalBuckets, RedisBuckets
 from multimodel.errors import GatewayError
 from multimodel.periodic import Periodic
 
 RELOAD_AT_MOST_EVERY_S = 1.0
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
-
-
 class KeyGuard:
-    def __init__(self, engine: Engine, refresh_seconds: float = 10.0) -> None:
+    def __init__(self, engine: Engine, refresh_seconds: float = 10.0, redis_url: str | None = None) -> None:
         self._engine = engine
         self._by_hash: dict[str, KeyRecord] = {}
         self._spend: dict[str, float] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: Buckets = RedisBuckets(redis_url) if redis_url else LocalBuckets()
         self._missed_at = -math.inf  # the last reload an unknown key caused
         self._reload: asyncio.Lock | None = None
         self._periodic = Periodic("api keys", self.reload, refresh_seconds)
@@ -59,7 +54,7 @@ class KeyGuard:
         if key is None:
             raise GatewayError("authentication", "invalid API key", code="invalid_api_key")
         self._check_budget(key)
-        self._take_token(key)
+        await self._take_token(key)
         return key
 
     def charge(self, key_id: str, cost_usd: float) -> None:
@@ -84,6 +79,7 @@ class KeyGuard:
 
     async def close(self) -> None:
         await self._periodic.close()
+        await self._buckets.close()
 
     def _check_budget(self, key: KeyRecord) -> None:
         if key.budget_usd is not None and self.spend(key.id) >= key.budget_usd:
@@ -93,21 +89,14 @@ class KeyGuard:
                 code="insufficient_quota",
             )
 
-    def _take_token(self, key: KeyRecord) -> None:
+    async def _take_token(self, key: KeyRecord) -> None:
         if key.rpm is None:
             return
-        now = time.monotonic()
-        bucket = self._buckets.get(key.id)
-        if bucket is None:
-            bucket = self._buckets[key.id] = _Bucket(float(key.rpm), now)
-        bucket.tokens = min(float(key.rpm), bucket.tokens + (now - bucket.at) * key.rpm / 60.0)
-        bucket.at = now
-        if bucket.tokens < 1.0:
-            wait = (1.0 - bucket.tokens) * 60.0 / key.rpm
+        wait = await self._buckets.take(key.id, key.rpm)
+        if wait > 0:
             raise GatewayError(
                 "rate_limit",
                 f"API key {key.name!r} is limited to {key.rpm} requests per minute",
                 retry_after=str(max(1, math.ceil(wait))),
                 code="rate_limit_exceeded",
             )
-        bucket.tokens -= 1.0

@@ -1,5 +1,6 @@
-"""Two gateway replicas on one PostgreSQL database share their keys: a key made once works on
-both, a revocation reaches both, and one replica's spend counts against the budget on the other."""
+"""Two gateway replicas on one PostgreSQL database (and one Redis) share their keys: a key made once
+works on both, a revocation reaches both, one replica's spend counts against the budget on the
+other, and a rate limit counts the requests to both."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def replicas(
                 {"name": "r-one", "provider": "openai-compatible", "model": "up", "api_base": upstream.openai_base,
                  "price": PRICE},
             ],
-            "auth": {"require_keys": True, "refresh_seconds": 0.2},
+            "auth": {"require_keys": True, "refresh_seconds": 0.2, "redis_url": "redis://127.0.0.1:6379/0"},
         }  # fmt: skip
         a_dir, b_dir = tmp_path_factory.mktemp("replica-a"), tmp_path_factory.mktemp("replica-b")
         with GatewayProcess(a_dir, config, env=KEY_ENV) as a, GatewayProcess(b_dir, config, env=KEY_ENV) as b:
@@ -76,3 +77,16 @@ def test_spend_on_one_replica_counts_on_the_other(replicas: tuple[GatewayProcess
     ask(a, secret)  # crosses the budget on replica a
     # Replica b never served this key: it learns the spend from the usage log a wrote.
     eventually(lambda: refused(b, secret, openai.RateLimitError), "b never saw a's spend")
+
+
+def test_a_rate_limit_counts_the_requests_to_every_replica(
+    replicas: tuple[GatewayProcess, GatewayProcess],
+) -> None:
+    a, b = replicas
+    secret = keys_cli(a, "create", "limited", "--rpm", "3").stdout.strip()
+    ask(a, secret)
+    ask(b, secret)
+    ask(a, secret)
+    with pytest.raises(openai.RateLimitError) as e:
+        ask(b, secret)  # b has seen one request, but the key has made three
+    assert e.value.code == "rate_limit_exceeded" and int(e.value.response.headers["retry-after"]) >= 1

@@ -53,6 +53,10 @@ def _serve(
             ["auth", "'require_keys'"],
         ),
         ("models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n", ["auth", "'keys'"]),
+        (
+            "models:\n  - {name: m1, provider: openai, model: x}\nauth: {redis_url: 'localhost:6379'}\n",
+            ["auth", "'redis_url'"],
+        ),
     ],
 )
 def test_config_error_is_one_clear_line(tmp_path: Path, config: str, expected: list[str]) -> None:
