@@ -1,5 +1,6 @@
 """GET /v1/deployments: each public model's deployments with their live routing state (requests
-in flight, recent latency, circuit breaker), as this gateway process sees them."""
+in flight, recent latency, circuit breaker), as this gateway process sees them. With API keys in
+use, for admin keys only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from multimodel.api.openai import error_response
 from multimodel.auth.middleware import key_of
+from multimodel.errors import GatewayError
 from multimodel.gateway import Gateway
 from multimodel.routing.deployment import Deployment
 from multimodel.routing.router import Route as ModelRoute
@@ -62,11 +65,16 @@ def _deployment(d: Deployment, now: float) -> dict[str, Any]:
 async def list_deployments(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     now = time.monotonic()
-    key = key_of(request)  # a key limited to some models sees only those
+    key = key_of(request)
+    if key is not None and not key.admin:
+        # Operations data; and a deployment's requests in flight would name an arena battle's models.
+        return error_response(
+            GatewayError("permission", "GET /v1/deployments needs an admin key", code="admin_only"), None
+        )
     data = [
         describe(r, now)
         for r in gw.router.routes.values()
-        if key is None or key.models is None or r.name in key.models
+        if key is None or key.models is None or r.name in key.models  # a limited key: its models
     ]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 

@@ -54,6 +54,11 @@ def summary(
 ) -> dict[str, Any]:
     """The window's usage; only one API key's requests when `key_id` is given."""
     bucket = _bucket(engine, window).label("bucket")
+    # Arena answers show as one "arena" model: per model, a fresh battle's +1 would name its
+    # models before the vote.
+    arena = usage.c.endpoint == "arena"
+    model = sa.case((arena, "arena"), else_=usage.c.public_model).label("public_model")
+    provider = sa.case((arena, "arena"), else_=usage.c.provider).label("provider")
     in_window = (usage.c.created_at >= window.start) & (usage.c.created_at <= window.end)
     if key_id is not None:
         in_window &= usage.c.key_id == key_id
@@ -61,8 +66,8 @@ def summary(
     grouped = (
         sa.select(
             bucket,
-            usage.c.public_model,
-            usage.c.provider,
+            model,
+            provider,
             sa.func.count().label("requests"),
             sa.func.sum(sa.case((failed, 1), else_=0)).label("errors"),
             sa.func.sum(usage.c.input_tokens).label("input_tokens"),
@@ -70,7 +75,7 @@ def summary(
             sa.func.sum(usage.c.cost_usd).label("cost_usd"),
         )
         .where(in_window)
-        .group_by(bucket, usage.c.public_model, usage.c.provider)
+        .group_by(bucket, model, provider)
     )
     errors = (
         sa.select(usage.c.error_type, sa.func.count().label("count"))
@@ -79,7 +84,7 @@ def summary(
         .order_by(sa.desc("count"), usage.c.error_type)
     )
     timings = (
-        sa.select(bucket, usage.c.public_model, usage.c.provider, usage.c.latency_ms, usage.c.ttft_ms)
+        sa.select(bucket, model, provider, usage.c.latency_ms, usage.c.ttft_ms)
         .where(in_window, ~failed)
         .order_by(usage.c.created_at.desc())
         .limit(sample_rows)

@@ -115,7 +115,10 @@ def test_a_key_limited_to_some_models_sees_and_uses_only_those(gw: GatewayProces
     secret = make_key(gw, "only-two", "--models", "k-two")
     sdk = oai(gw, secret)
     assert [m.id for m in sdk.models.list()] == ["k-two"]
-    listed = httpx.get(gw.url + "/v1/deployments", headers={"authorization": f"Bearer {secret}"}).json()
+    r = httpx.get(gw.url + "/v1/deployments", headers={"authorization": f"Bearer {secret}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "admin_only"
+    admin = make_key(gw, "ops-two", "--models", "k-two", "--admin")
+    listed = httpx.get(gw.url + "/v1/deployments", headers={"authorization": f"Bearer {admin}"}).json()
     assert [m["model"] for m in listed["data"]] == ["k-two"]
     ask(gw, secret, "k-two")
     with pytest.raises(openai.PermissionDeniedError) as e:

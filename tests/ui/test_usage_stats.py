@@ -121,3 +121,21 @@ def test_an_empty_log(engine: Engine) -> None:
     s = summary(engine, WINDOW)
     assert s["totals"]["requests"] == 0 and s["models"] == [] and s["errors"] == []
     assert len(s["buckets"]) == 12 and all(b["latency_p50_ms"] is None for b in s["buckets"])
+
+
+def test_arena_answers_are_one_anonymous_arena_model(engine: Engine) -> None:
+    """Per model, a fresh battle's two new requests would name its models before the vote."""
+    insert(
+        engine,
+        [
+            row(1, NOW - 10, "m1"),
+            row(2, NOW - 10, "m1", endpoint="arena"),
+            row(3, NOW - 10, "m2", endpoint="arena", provider="anthropic"),
+        ],
+    )
+    got = summary(engine, WINDOW)
+    models = {(m["model"], m["provider"]): m["requests"] for m in got["models"]}
+    assert models == {("m1", "openai"): 1, ("arena", "arena"): 2}
+    assert {p["provider"] for p in got["providers"]} == {"openai", "arena"}
+    assert all(set(b["models"]) <= {"m1", "arena"} for b in got["buckets"])
+    assert got["totals"]["requests"] == 3
