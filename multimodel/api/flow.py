@@ -20,7 +20,7 @@ from multimodel.routing import attempts
 from multimodel.routing.router import Route
 from multimodel.settings import Price
 from multimodel.store.usage import UsageRow
-from multimodel.types import ChatRequest, ChatResult, Event, Finish, ImagePart, TextDelta, ToolCallStart
+from multimodel.types import ChatRequest, ChatResult, Event, Finish, TextDelta, ToolCallStart
 
 log = logging.getLogger("multimodel")
 
@@ -83,11 +83,9 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def check_capabilities(route: Route, req: ChatRequest) -> None:
-    caps = route.provider.capabilities
-    if req.tools and not caps.tools:
-        raise invalid(f"model {req.model!r} does not support tools", "tools")
-    if not caps.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
-        raise invalid(f"model {req.model!r} does not support image input", "messages")
+    missing = route.provider.capabilities.missing(req)
+    if missing is not None:
+        raise invalid(f"model {req.model!r} does not support {missing[0]}", missing[1])
 
 
 class _Log:

@@ -18,7 +18,7 @@ import aiohttp
 
 from multimodel.errors import GatewayError
 from multimodel.settings import ModelConfig
-from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event
+from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event, ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,14 @@ class Capabilities:
     tools: bool = True
     vision: bool = True
     embeddings: bool = False
+
+    def missing(self, req: ChatRequest) -> tuple[str, str] | None:
+        """(what, request field) the request needs and the provider lacks, else None."""
+        if req.tools and not self.tools:
+            return "tools", "tools"
+        if not self.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
+            return "image input", "messages"
+        return None
 
 
 @dataclass(slots=True)

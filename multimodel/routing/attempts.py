@@ -32,7 +32,6 @@ from multimodel.types import (
     EmbedResult,
     Event,
     Finish,
-    ImagePart,
     TextDelta,
     ToolCallStart,
 )
@@ -127,10 +126,7 @@ async def _along(
 
 
 def capable(route: Route, req: ChatRequest) -> bool:
-    caps = route.provider.capabilities
-    if req.tools and not caps.tools:
-        return False
-    return caps.vision or not any(isinstance(p, ImagePart) for m in req.messages for p in m.content)
+    return route.provider.capabilities.missing(req) is None
 
 
 async def _try_model(
