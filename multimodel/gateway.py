@@ -15,6 +15,7 @@ from multimodel.providers.base import ProviderContext
 from multimodel.routing.router import Router
 from multimodel.settings import Settings
 from multimodel.store import UsageWriter, make_engine, upgrade
+from multimodel.store.usage import UsageRow
 
 log = logging.getLogger("multimodel")
 
@@ -41,6 +42,12 @@ class Gateway:
     def _new_standings(self, standings: Standings) -> None:
         if self.router.auto is not None:
             self.router.auto.update(standings.samples)
+
+    def log_usage(self, row: UsageRow) -> None:
+        """Queue a finished request's usage row, and count its cost against its API key's budget."""
+        if row.key_id is not None and row.cost_usd:
+            self.keys.charge(row.key_id, row.cost_usd)
+        self.writer.submit(row)
 
     async def start(self) -> None:
         """Open the database and load every provider. Idempotent; raises ConfigError with one line."""

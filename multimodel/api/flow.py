@@ -141,8 +141,6 @@ class _Log:
             price = self.price
             if price is not None:
                 row.cost_usd = price.cost(row.input_tokens, row.output_tokens)
-                if row.key_id is not None:
-                    self.gw.keys.charge(row.key_id, row.cost_usd)
             if self.gw.settings.log_content:
                 row.answer = (
                     result.text
@@ -153,7 +151,7 @@ class _Log:
             row.user = req.user
             if self.gw.settings.log_content:
                 row.prompt = orjson.dumps(req.messages).decode()
-        self.gw.writer.submit(row)
+        self.gw.log_usage(row)
 
 
 async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Response:

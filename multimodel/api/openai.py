@@ -83,8 +83,6 @@ async def embeddings(request: Request) -> Response:
         row.input_tokens = result.input_tokens
         if dep.config.price is not None:
             row.cost_usd = dep.config.price.cost(result.input_tokens, 0)
-            if key is not None:
-                gw.keys.charge(key.id, row.cost_usd)
         data = [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
             for i, v in enumerate(result.vectors)
@@ -103,7 +101,7 @@ async def embeddings(request: Request) -> Response:
         return error_response(err, request_id)
     finally:
         row.latency_ms = (time.perf_counter() - t0) * 1000
-        gw.writer.submit(row)
+        gw.log_usage(row)
 
 
 def _parse_embeddings(body: dict[str, Any]) -> tuple[EmbedRequest, str]:
