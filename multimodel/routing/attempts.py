@@ -78,18 +78,14 @@ async def embed(
                 call if deadline is None else asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
             )
         except TimeoutError:
-            err = GatewayError(
-                "timeout", f"no answer within the request's deadline ({model.policy.deadline_s:g} s)"
-            )
+            err = _late(model.policy.deadline_s)
             _failed(dep, row, err, t0, probe)
             raise err from None
         except GatewayError as err:
             _failed(dep, row, err, t0, probe)
             raise
         except BaseException:
-            _ended(dep, row, "aborted", t0)
-            if dep.breaker is not None:
-                dep.breaker.abandon(probe)
+            _aborted(dep, row, t0, probe)
             raise
         _succeeded(dep, row, t0, probe)
         return model, dep, result
@@ -207,9 +203,7 @@ async def _attempt(
         raise
     except BaseException:  # cancelled, or a bug in a provider: no verdict on the deployment
         await _aclose(events)
-        _ended(dep, row, "aborted", t0)
-        if breaker is not None:
-            breaker.abandon(probe)
+        _aborted(dep, row, t0, probe)
         raise
     if rest is None:
         _succeeded(dep, row, t0, probe)
@@ -240,7 +234,7 @@ async def _head(events: AsyncIterator[Item], stream: bool) -> tuple[list[Event],
 async def _head_by(
     events: AsyncIterator[Item], stream: bool, deadline: float, deadline_s: float | None
 ) -> tuple[list[Event], AsyncIterator[Item] | None]:
-    late = GatewayError("timeout", f"no answer within the request's deadline ({deadline_s:g} s)")
+    late = _late(deadline_s)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise late
@@ -258,6 +252,17 @@ def _begin(model: Route, dep: Deployment, log: list[AttemptRow]) -> AttemptRow:
     log.append(row)
     dep.in_flight += 1
     return row
+
+
+def _late(deadline_s: float | None) -> GatewayError:
+    return GatewayError("timeout", f"no answer within the request's deadline ({deadline_s:g} s)")
+
+
+def _aborted(dep: Deployment, row: AttemptRow, t0: float, probe: bool) -> None:
+    """Cancelled, or a bug in a provider: no verdict on the deployment."""
+    _ended(dep, row, "aborted", t0)
+    if dep.breaker is not None:
+        dep.breaker.abandon(probe)
 
 
 def _succeeded(dep: Deployment, row: AttemptRow, t0: float, probe: bool) -> None:
