@@ -30,7 +30,6 @@ from gateway_overhead import (
     Processes,
     Result,
     Target,
-    _FakeProtocol,
     _free_port,
     _install_uvloop,
     _pct,
@@ -41,22 +40,9 @@ from gateway_overhead import (
 COOLDOWN_S = 1.0
 
 
-def serve_fake(port: int) -> None:
-    """The fake upstream of gateway_overhead.py, on a given port (so it can come back on it)."""
-    _install_uvloop()
-
-    async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(
-            _FakeProtocol, "127.0.0.1", port, backlog=4096
-        )
-        print(port, flush=True)
-        await server.serve_forever()
-
-    asyncio.run(main())
-
-
 def start_fake(procs: Processes, name: str, port: int) -> subprocess.Popen:
-    proc, _ = procs.start(name, [sys.executable, __file__, "--serve-fake", str(port)], pipe_stdout=True)
+    fake = str(Path(__file__).resolve().parent / "fake_upstream.py")
+    proc, _ = procs.start(name, [sys.executable, fake, str(port)], pipe_stdout=True)
     assert proc.stdout is not None
     proc.stdout.readline()
     return proc
@@ -174,11 +160,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
-    parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_fake is not None:
-        serve_fake(args.serve_fake)
-        return 0
     if args.quick:
         args.rounds, args.warmup = 100, 20
     _install_uvloop()
