@@ -21,15 +21,7 @@ import numpy as np
 import torch
 
 from multimodel.inhouse.model import Decoder, config_for
-from multimodel.inhouse.plan import GPU_PEAK_FLOPS
-from multimodel.inhouse.train import TrainConfig, train
-
-
-def peak(device: str) -> float | None:
-    if not device.startswith("cuda"):
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in GPU_PEAK_FLOPS.items() if k in name), None)
+from multimodel.inhouse.train import TrainConfig, peak_flops, train
 
 
 def baseline(size: str, vocab: int, context: int, batch: int, steps: int, warmup: int, device: str,
@@ -84,7 +76,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     compile_ = not args.no_compile
     flops = config_for(args.size, args.vocab, args.context).flops_per_token(args.context)
-    p = peak(device)
+    p = peak_flops(device)
     base = baseline(args.size, args.vocab, args.context, args.batch, args.steps, args.warmup, device, compile_)
     with tempfile.TemporaryDirectory() as tmp:
         mine = ours(args.size, args.vocab, args.context, args.batch, args.steps, args.warmup, device, compile_, Path(tmp))

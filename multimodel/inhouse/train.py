@@ -44,6 +44,7 @@ class TrainConfig:
     min_lr: float | None = None  # default lr / 10
     warmup: int = 100
     weight_decay: float = 0.1
+    beta2: float = 0.95  # AdamW's second-moment decay; small batches want 0.99 (nanoGPT's char recipe)
     grad_clip: float = 1.0
     eval_interval: int = 250
     eval_iters: int = 20
@@ -55,6 +56,7 @@ class TrainConfig:
     compile: bool = False
     fsdp: bool = False
     progress: bool = True
+    log_interval: int = 10  # steps between reads of the loss from the device (each read waits for it)
     stop_at: int | None = None  # end this invocation after that step (checkpointed), as if interrupted
 
     @classmethod
@@ -214,7 +216,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         wrapped = model
         if cfg.compile:
             model = torch.compile(model)  # type: ignore[assignment]  # compiled modules keep the Module API
-        optimizer = raw.configure_optimizer(cfg.lr, cfg.weight_decay, fused=device.startswith("cuda"))
+        optimizer = raw.configure_optimizer(cfg.lr, cfg.weight_decay, (0.9, cfg.beta2), fused=device.startswith("cuda"))
         batches = data_mod.TokenBatches(info, "train", cfg.batch_size, cfg.context, cfg.seed, d.rank, d.world)
         start, history = 0, []
         if state is not None:
@@ -233,50 +235,64 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         progress = _progress(cfg, start, d)
         loss_value, tok_s, mfu = float("nan"), 0.0, None
         best_val = min((r["val_loss"] for r in history if "val_loss" in r), default=math.inf)
-        skip, timed_steps, timed_s = min(10, (cfg.steps - start) // 5), 0, 0.0
+        # Losses stay on the device until a flush: reading one waits for the GPU, and a wait every
+        # step leaves it idle while Python prepares the next. Time spent evaluating and saving is
+        # left out of tokens/s, and so are the first steps (compilation, warm-up).
+        pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+        skip = min(10, (cfg.steps - start) // 5)
+        clock = _Clock(skip)
         for step in range(start, cfg.steps):
-            t0 = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            loss_sum = 0.0
+            loss_sum = torch.zeros((), device=device)
             for micro in range(cfg.grad_accum):
                 x, y = batches.next()
                 sync = micro == cfg.grad_accum - 1 or d.world == 1
                 # DDP: all-reduce gradients only on the last micro-batch of a step.
                 no_sync = getattr(model, "no_sync", None)
                 with ctx, nullcontext() if sync or no_sync is None else no_sync():
-                    _, loss = model(x.to(device), y.to(device))
+                    _, loss = model(_to(x, device), _to(y, device))
                     loss = loss / cfg.grad_accum
                 loss.backward()
-                loss_sum += float(loss.detach())
+                loss_sum += loss.detach()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_value = _mean_across(loss_sum, d, device)
-            dt = time.perf_counter() - t0
-            if step - start >= skip:  # steady state: the first steps carry compilation and warm-up
-                timed_steps, timed_s = timed_steps + 1, timed_s + dt
-            tok_s = tokens_per_step * timed_steps / timed_s if timed_steps else tokens_per_step / dt
-            mfu = flops_per_token * tok_s / (peak * d.world) if peak else None
-            record: dict[str, Any] = {"step": step + 1, "loss": loss_value, "tokens_per_s": tok_s}
-            last = step + 1 == cfg.steps
-            if (step + 1) % cfg.eval_interval == 0 or last:
-                record["val_loss"] = evaluate(model, info, cfg, device, ctx)
+            record: dict[str, Any] = {"step": step + 1}
             history.append(record)
-            if record.get("val_loss", math.inf) < best_val:  # every rank sees the same loss: collective
-                best_val = record["val_loss"]
-                weights = _model_state(wrapped, raw, cfg, d)
-                if d.main:
-                    _save(out / "best.pt", (weights, None, None), step + 1, history, cfg, raw, info)
+            pending.append((record, loss_sum))
+            last = step + 1 == cfg.steps
+            stopping = cfg.stop_at is not None and step + 1 >= cfg.stop_at
+            evaluating = (step + 1) % cfg.eval_interval == 0 or last
+            saving = (step + 1) % cfg.checkpoint_interval == 0 or last or stopping
+            if evaluating or saving or (step + 1 - start) % cfg.log_interval == 0 or step + 1 - start == skip:
+                flushed = [r for r, _ in pending]
+                loss_value = _flush(pending, d)
+                tok_s = clock.tick(step + 1 - start, tokens_per_step)
+                mfu = flops_per_token * tok_s / (peak * d.world) if peak else None
+                for r in flushed:
+                    r["tokens_per_s"] = tok_s
+                if progress is not None:
+                    progress.set_postfix(_postfix(record, history, mfu))
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(_postfix(record, history, mfu))
-            stopping = cfg.stop_at is not None and step + 1 >= cfg.stop_at
-            if (step + 1) % cfg.checkpoint_interval == 0 or last or stopping:  # collective under torchrun
-                states = _states(wrapped, raw, optimizer, batches, cfg, d)
-                if d.main:
-                    _save(ckpt_path, states, step + 1, history, cfg, raw, info)
+            if not (evaluating or saving):
+                continue
+            with clock.paused():
+                if evaluating:
+                    record["val_loss"] = evaluate(model, info, cfg, device, ctx)
+                    if progress is not None:
+                        progress.set_postfix(_postfix(record, history, mfu))
+                if record.get("val_loss", math.inf) < best_val:  # every rank sees the same loss: collective
+                    best_val = record["val_loss"]
+                    weights = _model_state(wrapped, raw, cfg, d)
+                    if d.main:
+                        _save(out / "best.pt", (weights, None, None), step + 1, history, cfg, raw, info)
+                if saving:  # collective under torchrun
+                    states = _states(wrapped, raw, optimizer, batches, cfg, d)
+                    if d.main:
+                        _save(ckpt_path, states, step + 1, history, cfg, raw, info)
             if stopping:
                 break
         if progress is not None:
@@ -307,14 +323,50 @@ def _wrap(model: torch.nn.Module, cfg: TrainConfig, device: str) -> torch.nn.Mod
     return DistributedDataParallel(model, device_ids=[int(device.split(":")[1])] if ":" in device else None)
 
 
-def _mean_across(value: float, d: Dist, device: str) -> float:
-    if d.world == 1:
-        return value
-    import torch.distributed as dist
+def _to(t: torch.Tensor, device: str) -> torch.Tensor:
+    """Host-to-GPU copies from pinned memory run alongside the GPU's work instead of before it."""
+    if device.startswith("cuda"):
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
-    t = torch.tensor([value], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.AVG if device.startswith("cuda") else dist.ReduceOp.SUM)
-    return float(t) if device.startswith("cuda") else float(t) / d.world
+
+def _flush(pending: list[tuple[dict[str, Any], torch.Tensor]], d: Dist) -> float:
+    """Write the pending steps' losses (averaged over processes) into their records, in one read
+    from the device; returns the last one."""
+    losses = torch.stack([loss for _, loss in pending]).float()
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(losses, op=dist.ReduceOp.SUM)  # SUM: gloo has no AVG
+        losses /= d.world
+    for (record, _), value in zip(pending, losses.tolist()):
+        record["loss"] = value
+    pending.clear()
+    return record["loss"]
+
+
+class _Clock:
+    """Steady-state tokens/s: counted from the flush at step `skip` (the steps before it carry
+    compilation and warm-up), leaving out the time spent in `paused()` (evaluation, checkpoints)."""
+
+    def __init__(self, skip: int) -> None:
+        self.skip, self.mark, self.mark_steps, self.paused_s = skip, time.perf_counter(), 0, 0.0
+
+    def tick(self, done: int, tokens_per_step: int) -> float:
+        """Tokens/s so far; called right after a flush, when the device has caught up."""
+        now = time.perf_counter()
+        rate = tokens_per_step * (done - self.mark_steps) / max(now - self.mark - self.paused_s, 1e-9)
+        if done == self.skip and self.mark_steps == 0:  # warm-up over: count from here on
+            self.mark, self.mark_steps, self.paused_s = now, done, 0.0
+        return rate
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_s += time.perf_counter() - t0
 
 
 def _states(model: torch.nn.Module, raw: Decoder, optimizer: torch.optim.Optimizer, batches: Any, cfg: TrainConfig,

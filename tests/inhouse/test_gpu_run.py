@@ -1,0 +1,26 @@
+"""bench/gpu_run.py is what a short GPU lease runs: its smoke mode keeps that script working."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_gpu_run_smoke_measures_both_parts(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_run.py"), "--smoke", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    speed, quality = results["speed"], results["quality"]
+    assert speed["baseline_tokens_per_s"] > 0 and speed["multimodel_tokens_per_s"] > 0
+    assert speed["ratio"] == speed["multimodel_tokens_per_s"] / speed["baseline_tokens_per_s"]
+    chars = len(set((ROOT / "data" / "tinyshakespeare.txt").read_text()))
+    # 30 tiny steps already beat guessing uniformly among the characters
+    assert quality["metrics"]["best_val_loss"] < math.log(chars)
+    assert [e["step"] for e in quality["evals"]] == [10, 20, 30]
+    assert "multimodel / baseline" in r.stdout and "best val loss" in r.stdout
