@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 import train_speed  # noqa: E402
+import yaml  # noqa: E402
 
 from multimodel.inhouse.model import config_for  # noqa: E402
 from multimodel.inhouse.train import TrainConfig, peak_flops, train  # noqa: E402
@@ -45,7 +45,9 @@ def speed(smoke: bool, device: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     out["baseline_tokens_per_s"] = train_speed.baseline(**shape, device=device, compile_=compile_)
     with tempfile.TemporaryDirectory() as tmp:
-        out["multimodel_tokens_per_s"] = train_speed.ours(**shape, device=device, compile_=compile_, workdir=Path(tmp))
+        out["multimodel_tokens_per_s"] = train_speed.ours(
+            **shape, device=device, compile_=compile_, workdir=Path(tmp)
+        )
     out["ratio"] = out["multimodel_tokens_per_s"] / out["baseline_tokens_per_s"]
     if peak:
         out["baseline_mfu"] = flops * out["baseline_tokens_per_s"] / peak
@@ -65,14 +67,20 @@ def quality(smoke: bool) -> dict[str, Any]:
         metrics = train(TrainConfig.from_dict(options | {"data": paths, "out_dir": tmp}))
         history = torch.load(Path(tmp) / "ckpt.pt", map_location="cpu", weights_only=False)["history"]
     metrics.pop("data")
-    evals = [{"step": r["step"], "val_loss": r["val_loss"], "train_loss": r["loss"]} for r in history if "val_loss" in r]
+    evals = [
+        {"step": r["step"], "val_loss": r["val_loss"], "train_loss": r["loss"]}
+        for r in history
+        if "val_loss" in r
+    ]
     return {"config": options, "metrics": metrics, "evals": evals, "seconds": time.perf_counter() - t0}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--smoke", action="store_true", help="tiny shapes, no compile: checks the plumbing on a CPU")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny shapes, no compile: checks the plumbing on a CPU"
+    )
     ap.add_argument("--only", choices=["speed", "quality"])
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +99,9 @@ def main() -> None:
         results["speed"] = s = speed(args.smoke, device)
         save()
         mfu = lambda k: f"  MFU {s[k]:.1%}" if k in s else ""  # noqa: E731
-        print(f"speed ({s['shape']['size']}, context {s['shape']['context']}, {results['device']}):", flush=True)
+        print(
+            f"speed ({s['shape']['size']}, context {s['shape']['context']}, {results['device']}):", flush=True
+        )
         print(f"  baseline   {s['baseline_tokens_per_s']:>12,.0f} tokens/s{mfu('baseline_mfu')}")
         print(f"  multimodel {s['multimodel_tokens_per_s']:>12,.0f} tokens/s{mfu('multimodel_mfu')}")
         print(f"  multimodel / baseline {s['ratio']:.3f}", flush=True)

@@ -48,7 +48,9 @@ def parse(body: dict[str, Any], now: float) -> FeedbackRow:
     if rating is not None and rating not in ("up", "down"):
         raise invalid('\'rating\' must be "up" or "down"', "rating")
     score = body.get("score")
-    if score is not None and (isinstance(score, bool) or score not in range(1, 6)):
+    if score is not None and (
+        not isinstance(score, int) or isinstance(score, bool) or score not in range(1, 6)
+    ):
         raise invalid("'score' must be an integer from 1 to 5", "score")
     if rating is None and score is None:
         raise invalid("give 'rating' (\"up\" or \"down\") or 'score' (1 to 5)", "rating")

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from multimodel.errors import GatewayError, Kind
+from multimodel.formats import upstream_values as v
 from multimodel.types import (
     ChatRequest,
     Event,
@@ -129,8 +130,22 @@ def error_from(data: Any, status: int | None = None) -> GatewayError:
 
 
 def _input_tokens(u: dict[str, Any]) -> int:
-    return sum(
-        int(u.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return v.count(
+        sum(
+            v.count(u.get(k))
+            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+    )
+
+
+def _usage(u: Any) -> Usage:
+    u = v.obj(u)
+    return Usage(_input_tokens(u), v.count(u.get("output_tokens")))
+
+
+def _finish(d: dict[str, Any]) -> Finish:
+    return Finish(
+        _FINISH.get(v.text(d.get("stop_reason") or "end_turn"), "stop"), v.opt_text(d.get("stop_sequence"))
     )
 
 
@@ -139,19 +154,17 @@ def parse_response(body: Any) -> list[Event]:
         events: list[Event] = []
         calls = 0
         for block in body["content"]:
+            block = v.obj(block)
             if block["type"] == "text" and block.get("text"):
-                events.append(TextDelta(block["text"]))
+                events.append(TextDelta(v.text(block["text"])))
             elif block["type"] == "tool_use":
-                events.append(ToolCallStart(calls, block["id"], block["name"]))
-                events.append(ToolCallDelta(calls, orjson.dumps(block.get("input") or {}).decode()))
+                events.append(ToolCallStart(calls, v.text(block["id"]), v.text(block["name"])))
+                events.append(ToolCallDelta(calls, orjson.dumps(v.obj(block.get("input") or {})).decode()))
                 calls += 1
-        u = body.get("usage") or {}
-        events.append(Usage(_input_tokens(u), int(u.get("output_tokens") or 0)))
-        events.append(
-            Finish(_FINISH.get(body.get("stop_reason") or "end_turn", "stop"), body.get("stop_sequence"))
-        )
+        events.append(_usage(body.get("usage") or {}))
+        events.append(_finish(body))
         return events
-    except (KeyError, TypeError, AttributeError):
+    except (*v.SHAPE_ERRORS, orjson.JSONEncodeError):
         raise GatewayError("upstream", "upstream returned a malformed message") from None
 
 
@@ -170,37 +183,33 @@ class EventParser:
             raise GatewayError("upstream", "upstream sent a malformed stream event")
         try:
             if kind == "content_block_delta":
-                delta = data["delta"]
+                delta = v.obj(data["delta"])
                 if delta["type"] == "text_delta":
-                    return [TextDelta(delta["text"])] if delta["text"] else []
+                    return [TextDelta(v.text(delta["text"]))] if delta["text"] else []
                 if delta["type"] == "input_json_delta" and delta["partial_json"]:
-                    return [ToolCallDelta(self._block_tool[data["index"]], delta["partial_json"])]
+                    return [ToolCallDelta(self._block_tool[data["index"]], v.text(delta["partial_json"]))]
                 return []
             if kind == "content_block_start":
-                block = data["content_block"]
+                block = v.obj(data["content_block"])
                 if block["type"] == "tool_use":
                     index = self._block_tool[data["index"]] = len(self._block_tool)
-                    return [ToolCallStart(index, block["id"], block["name"])]
+                    return [ToolCallStart(index, v.text(block["id"]), v.text(block["name"]))]
                 if block["type"] == "text" and block.get("text"):
-                    return [TextDelta(block["text"])]
+                    return [TextDelta(v.text(block["text"]))]
                 return []
             if kind == "message_start":
-                u = data["message"].get("usage") or {}
-                self._usage = Usage(_input_tokens(u), int(u.get("output_tokens") or 0))
+                self._usage = _usage(v.obj(data["message"]).get("usage") or {})
             elif kind == "message_delta":
-                u = data.get("usage") or {}
+                u = v.obj(data.get("usage") or {})
                 if u.get("input_tokens") is not None:
                     self._usage.input_tokens = _input_tokens(u)
-                self._usage.output_tokens = int(u.get("output_tokens") or self._usage.output_tokens)
-                d = data["delta"]
-                self._finish = Finish(
-                    _FINISH.get(d.get("stop_reason") or "end_turn", "stop"), d.get("stop_sequence")
-                )
+                self._usage.output_tokens = v.count(u.get("output_tokens") or self._usage.output_tokens)
+                self._finish = _finish(v.obj(data["delta"]))
             elif kind == "message_stop":
                 self.done = True
                 return [self._usage, self._finish or Finish("stop")]
             elif kind == "error":
                 raise error_from(data)
             return []
-        except (KeyError, TypeError, AttributeError):
+        except v.SHAPE_ERRORS:
             raise GatewayError("upstream", "upstream sent a malformed stream event") from None

@@ -80,7 +80,8 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
 def _parse_message(m: Any, i: int) -> Message:
     where = f"messages[{i}]"
     m = f.obj(m, where)
-    role = _ROLES.get(m.get("role"))
+    raw_role = m.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
         raise invalid(
             f"'{where}.role' must be one of system, developer, user, assistant, tool", f"{where}.role"

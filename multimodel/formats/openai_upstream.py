@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from multimodel.errors import GatewayError
+from multimodel.formats import upstream_values as v
 from multimodel.types import (
     ChatRequest,
     Event,
@@ -88,8 +89,13 @@ def _message(m: Message) -> dict[str, Any]:
     return {"role": m.role, "content": m.text()}
 
 
-def _usage(u: dict[str, Any]) -> Usage:
-    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+def _usage(u: Any) -> Usage:
+    u = v.obj(u)
+    return Usage(v.count(u.get("prompt_tokens")), v.count(u.get("completion_tokens")))
+
+
+def _finish(reason: Any) -> Finish:
+    return Finish(_FINISH.get(v.text(reason), "stop"))
 
 
 def upstream_error(data: dict[str, Any]) -> GatewayError:
@@ -101,18 +107,19 @@ def upstream_error(data: dict[str, Any]) -> GatewayError:
 def parse_response(body: Any) -> list[Event]:
     """A non-streaming chat.completion -> events."""
     try:
-        choice = body["choices"][0]
-        msg = choice["message"]
+        choice = v.obj(body["choices"][0])
+        msg = v.obj(choice["message"])
         events: list[Event] = []
         if msg.get("content"):
-            events.append(TextDelta(msg["content"]))
+            events.append(TextDelta(v.text(msg["content"])))
         for i, c in enumerate(msg.get("tool_calls") or []):
-            events.append(ToolCallStart(i, c["id"], c["function"]["name"]))
-            events.append(ToolCallDelta(i, c["function"].get("arguments") or ""))
+            fn = v.obj(c["function"])
+            events.append(ToolCallStart(i, v.text(c["id"]), v.text(fn["name"])))
+            events.append(ToolCallDelta(i, v.text(fn.get("arguments") or "")))
         events.append(_usage(body.get("usage") or {}))
-        events.append(Finish(_FINISH.get(choice.get("finish_reason") or "stop", "stop")))
+        events.append(_finish(choice.get("finish_reason") or "stop"))
         return events
-    except (KeyError, IndexError, TypeError, AttributeError):
+    except v.SHAPE_ERRORS:
         raise GatewayError("upstream", "upstream returned a malformed chat completion") from None
 
 
@@ -129,30 +136,32 @@ class ChunkParser:
             raise GatewayError("upstream", "upstream sent a malformed stream chunk")
         if chunk.get("error"):
             raise upstream_error(chunk)
-        if chunk.get("usage"):
-            self._usage = _usage(chunk["usage"])
-        choices = chunk.get("choices")
-        if not choices:
-            return []
         try:
-            choice = choices[0]
-            delta = choice.get("delta") or {}
+            if chunk.get("usage"):
+                self._usage = _usage(chunk["usage"])
+            choices = chunk.get("choices")
+            if not choices:
+                return []
+            choice = v.obj(choices[0])
+            delta = v.obj(choice.get("delta") or {})
             events: list[Event] = []
             if delta.get("content"):
-                events.append(TextDelta(delta["content"]))
+                events.append(TextDelta(v.text(delta["content"])))
             for tc in delta.get("tool_calls") or ():
+                tc = v.obj(tc)
                 up_index = tc.get("index", 0)
-                fn = tc.get("function") or {}
+                fn = v.obj(tc.get("function") or {})
                 index = self._calls.get(up_index)
                 if index is None:
                     index = self._calls[up_index] = len(self._calls)
-                    events.append(ToolCallStart(index, tc.get("id") or f"call_{index}", fn.get("name") or ""))
+                    name = v.text(fn.get("name") or "")
+                    events.append(ToolCallStart(index, v.text(tc.get("id") or f"call_{index}"), name))
                 if fn.get("arguments"):
-                    events.append(ToolCallDelta(index, fn["arguments"]))
+                    events.append(ToolCallDelta(index, v.text(fn["arguments"])))
             if choice.get("finish_reason"):
-                self._finish = Finish(_FINISH.get(choice["finish_reason"], "stop"))
+                self._finish = _finish(choice["finish_reason"])
             return events
-        except (AttributeError, TypeError):
+        except v.SHAPE_ERRORS:
             raise GatewayError("upstream", "upstream sent a malformed stream chunk") from None
 
     def end(self) -> list[Event]:

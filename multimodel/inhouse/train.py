@@ -216,7 +216,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         wrapped = model
         if cfg.compile:
             model = torch.compile(model)  # type: ignore[assignment]  # compiled modules keep the Module API
-        optimizer = raw.configure_optimizer(cfg.lr, cfg.weight_decay, (0.9, cfg.beta2), fused=device.startswith("cuda"))
+        optimizer = raw.configure_optimizer(
+            cfg.lr, cfg.weight_decay, (0.9, cfg.beta2), fused=device.startswith("cuda")
+        )
         batches = data_mod.TokenBatches(info, "train", cfg.batch_size, cfg.context, cfg.seed, d.rank, d.world)
         start, history = 0, []
         if state is not None:
@@ -339,7 +341,7 @@ def _flush(pending: list[tuple[dict[str, Any], torch.Tensor]], d: Dist) -> float
 
         dist.all_reduce(losses, op=dist.ReduceOp.SUM)  # SUM: gloo has no AVG
         losses /= d.world
-    for (record, _), value in zip(pending, losses.tolist()):
+    for (record, _), value in zip(pending, losses.tolist(), strict=True):
         record["loss"] = value
     pending.clear()
     return record["loss"]
