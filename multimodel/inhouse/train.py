@@ -87,9 +87,14 @@ def _distributed(device: str) -> Iterator[Dist]:
         return
     import torch.distributed as dist
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        # NCCL's own collectives (barriers, object gathers) run on the current device: without
+        # this every rank would use GPU 0.
+        torch.cuda.set_device(local_rank)
     dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     try:
-        yield Dist(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+        yield Dist(dist.get_rank(), world, local_rank)
     finally:
         dist.destroy_process_group()
 
