@@ -262,8 +262,8 @@ class Decoder(nn.Module):
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (B, T, vocab_size) in float32; with `targets`, the mean cross-entropy over every
-        position whose target is not -1."""
+        """Logits (B, T, vocab_size) in float32. With `targets`: the logits in the compute dtype
+        (bf16 under autocast) and the mean cross-entropy over every position whose target is not -1."""
         t = idx.size(1)
         if t > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {t} tokens is longer than max_seq_len {self.cfg.max_seq_len}")
@@ -271,10 +271,13 @@ class Decoder(nn.Module):
         x = self.embed_tokens(idx)
         for layer in self.layers:
             x = layer(x, cos, sin)
-        logits = self.lm_head(self.norm(x)).float()
+        logits = self.lm_head(self.norm(x))
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            return logits.float(), None
+        # The float32 copy of a training batch's logits (its largest tensor: 3.3 GB at 124m, batch
+        # 16, context 1024) is never an output here, so a compiled step fuses the upcast into the
+        # loss instead of writing it out.
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def num_params(self, exclude_embedding: bool = False) -> int:
