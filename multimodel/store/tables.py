@@ -6,9 +6,32 @@ matching migration fails the suite.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+class _NoNul(sa.types.TypeDecorator[str]):
+    """Text that PostgreSQL can store. Its text types refuse NUL (U+0000), which a client can
+    send inside JSON as "\\u0000"; there it becomes U+FFFD instead of costing the whole row."""
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if isinstance(value, str) and "\x00" in value and dialect.name == "postgresql":
+            return value.replace("\x00", "\ufffd")
+        return value
+
+
+class String(_NoNul):
+    impl = sa.String
+    cache_ok = True  # looked up on each class itself
+
+
+class Text(_NoNul):
+    impl = sa.Text
+    cache_ok = True
+
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 _RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -17,29 +40,29 @@ usage = sa.Table(
     "usage",
     metadata,
     sa.Column("id", _RowId, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(), nullable=False),
+    sa.Column("request_id", String(), nullable=False),
     # Unix seconds, as in UsageRow: exact, indexable, and the same on both backends.
     sa.Column("created_at", sa.Double(), nullable=False),
-    sa.Column("api_format", sa.String(), nullable=False),
-    sa.Column("endpoint", sa.String(), nullable=False),
-    sa.Column("public_model", sa.String(), nullable=False),
-    sa.Column("provider", sa.String(), nullable=True),
-    sa.Column("upstream_model", sa.String(), nullable=True),
+    sa.Column("api_format", String(), nullable=False),
+    sa.Column("endpoint", String(), nullable=False),
+    sa.Column("public_model", String(), nullable=False),
+    sa.Column("provider", String(), nullable=True),
+    sa.Column("upstream_model", String(), nullable=True),
     sa.Column("stream", sa.Boolean(), nullable=False),
     sa.Column("status", sa.Integer(), nullable=False),
-    sa.Column("error_type", sa.String(), nullable=True),
+    sa.Column("error_type", String(), nullable=True),
     sa.Column("latency_ms", sa.Double(), nullable=False),
     sa.Column("ttft_ms", sa.Double(), nullable=True),
     sa.Column("input_tokens", sa.Integer(), nullable=False),
     sa.Column("output_tokens", sa.Integer(), nullable=False),
     sa.Column("cost_usd", sa.Double(), nullable=True),
-    sa.Column("user", sa.String(), nullable=True),  # a reserved word in SQL: quote it in raw queries
-    sa.Column("prompt", sa.Text(), nullable=True),
-    sa.Column("answer", sa.Text(), nullable=True),
+    sa.Column("user", String(), nullable=True),  # a reserved word in SQL: quote it in raw queries
+    sa.Column("prompt", Text(), nullable=True),
+    sa.Column("answer", Text(), nullable=True),
     # The alias the client asked for when another model answered (the `auto` route), else NULL.
-    sa.Column("route", sa.String(), nullable=True),
+    sa.Column("route", String(), nullable=True),
     # The gateway API key (api_keys.id) that made the request; NULL when keys are not in use.
-    sa.Column("key_id", sa.String(), nullable=True),
+    sa.Column("key_id", String(), nullable=True),
     sa.Index("ix_usage_request_id", "request_id", unique=True),
     sa.Index("ix_usage_created_at", "created_at"),
     # Leads with the model so it serves "rows of model X" and "model X over a time range".
@@ -53,16 +76,16 @@ usage = sa.Table(
 battles = sa.Table(
     "battles",
     metadata,
-    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("id", String(), primary_key=True),
     sa.Column("created_at", sa.Double(), nullable=False),
-    sa.Column("model_a", sa.String(), nullable=False),
-    sa.Column("model_b", sa.String(), nullable=False),
-    sa.Column("prompt", sa.Text(), nullable=False),  # JSON: the OpenAI-format messages
-    sa.Column("user", sa.String(), nullable=True),
-    sa.Column("category", sa.String(), nullable=True),
-    sa.Column("request_a", sa.String(), nullable=True),  # usage.request_id of each side's answer
-    sa.Column("request_b", sa.String(), nullable=True),
-    sa.Column("key_id", sa.String(), nullable=True),  # the API key that created it (migration 0003)
+    sa.Column("model_a", String(), nullable=False),
+    sa.Column("model_b", String(), nullable=False),
+    sa.Column("prompt", Text(), nullable=False),  # JSON: the OpenAI-format messages
+    sa.Column("user", String(), nullable=True),
+    sa.Column("category", String(), nullable=True),
+    sa.Column("request_a", String(), nullable=True),  # usage.request_id of each side's answer
+    sa.Column("request_b", String(), nullable=True),
+    sa.Column("key_id", String(), nullable=True),  # the API key that created it (migration 0003)
     sa.Index("ix_battles_created_at", "created_at"),
 )
 
@@ -70,10 +93,10 @@ votes = sa.Table(
     "votes",
     metadata,
     sa.Column("id", _RowId, primary_key=True, autoincrement=True),
-    sa.Column("battle_id", sa.String(), sa.ForeignKey("battles.id"), nullable=False),
+    sa.Column("battle_id", String(), sa.ForeignKey("battles.id"), nullable=False),
     # The Chatbot Arena vocabulary (multimodel.preference.battles.WINNERS).
-    sa.Column("winner", sa.String(), nullable=False),
-    sa.Column("user", sa.String(), nullable=True),
+    sa.Column("winner", String(), nullable=False),
+    sa.Column("user", String(), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Index("ix_votes_battle_id", "battle_id", unique=True),  # one vote per battle
     sa.Index("ix_votes_user_created_at", "user", "created_at"),  # the per-user daily cap
@@ -84,13 +107,13 @@ feedback = sa.Table(
     "feedback",
     metadata,
     sa.Column("id", _RowId, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(), nullable=False),
+    sa.Column("request_id", String(), nullable=False),
     # "" for anonymous feedback: NULLs never collide in a unique index, so they could not be updated.
-    sa.Column("user", sa.String(), nullable=False),
-    sa.Column("rating", sa.String(), nullable=True),  # "up" | "down"
+    sa.Column("user", String(), nullable=False),
+    sa.Column("rating", String(), nullable=True),  # "up" | "down"
     sa.Column("score", sa.Integer(), nullable=True),  # 1..5
-    sa.Column("comment", sa.Text(), nullable=True),
-    sa.Column("category", sa.String(), nullable=True),
+    sa.Column("comment", Text(), nullable=True),
+    sa.Column("category", String(), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("updated_at", sa.Double(), nullable=False),
     sa.Index("ix_feedback_request_id_user", "request_id", "user", unique=True),
@@ -102,15 +125,15 @@ feedback = sa.Table(
 api_keys = sa.Table(
     "api_keys",
     metadata,
-    sa.Column("id", sa.String(), primary_key=True),
-    sa.Column("name", sa.String(), nullable=False),
-    sa.Column("key_hash", sa.String(), nullable=False),
-    sa.Column("prefix", sa.String(), nullable=False),
+    sa.Column("id", String(), primary_key=True),
+    sa.Column("name", String(), nullable=False),
+    sa.Column("key_hash", String(), nullable=False),
+    sa.Column("prefix", String(), nullable=False),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("revoked_at", sa.Double(), nullable=True),
     sa.Column("budget_usd", sa.Double(), nullable=True),  # total spend allowed; NULL: no limit
     sa.Column("rpm", sa.Integer(), nullable=True),  # requests per minute; NULL: no limit
-    sa.Column("models", sa.Text(), nullable=True),  # JSON list of allowed public names; NULL: all
+    sa.Column("models", Text(), nullable=True),  # JSON list of allowed public names; NULL: all
     # Sees the whole usage log in /v1/usage/summary; other keys see their own requests only.
     sa.Column("admin", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_api_keys_key_hash", "key_hash", unique=True),
@@ -124,14 +147,14 @@ attempts = sa.Table(
     "attempts",
     metadata,
     sa.Column("id", _RowId, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(), nullable=False),
+    sa.Column("request_id", String(), nullable=False),
     sa.Column("n", sa.Integer(), nullable=False),  # 1, 2, ... in the order they were made
-    sa.Column("public_model", sa.String(), nullable=False),  # the model tried (asked for, or a fallback)
-    sa.Column("deployment", sa.String(), nullable=False),
-    sa.Column("provider", sa.String(), nullable=False),
-    sa.Column("outcome", sa.String(), nullable=False),  # ok | error | aborted
+    sa.Column("public_model", String(), nullable=False),  # the model tried (asked for, or a fallback)
+    sa.Column("deployment", String(), nullable=False),
+    sa.Column("provider", String(), nullable=False),
+    sa.Column("outcome", String(), nullable=False),  # ok | error | aborted
     sa.Column("status", sa.Integer(), nullable=True),  # the upstream's HTTP status; NULL: no answer
-    sa.Column("error_type", sa.String(), nullable=True),  # failure condition, else error kind
+    sa.Column("error_type", String(), nullable=True),  # failure condition, else error kind
     sa.Column("latency_ms", sa.Double(), nullable=False),
     sa.Column("started_at", sa.Double(), nullable=False),  # unix seconds
     # Unique, so a batch retried after an in-doubt commit never duplicates an attempt.

@@ -119,6 +119,36 @@ def test_one_row_per_request_under_concurrency(up: FakeUpstream, tmp_path: Path,
             assert row["answer"].startswith("Echo: ") and "w0" in row["prompt"]
 
 
+def test_nul_characters_cost_no_row(up: FakeUpstream, tmp_path: Path, database: str) -> None:
+    """JSON may carry U+0000, which PostgreSQL's text columns refuse: the row is still written
+    (there with U+FFFD in its place), and so is feedback and a battle that carry one."""
+    config = {"database": database, "models": standard_models(up), "log_content": True}
+    with GatewayProcess(tmp_path, config, env=KEY_ENV) as gw, httpx.Client(base_url=gw.url, timeout=20) as c:
+        chat = {"model": "gpt-test", "user": "u\u0000", "messages": [{"role": "user", "content": "a\u0000b"}]}
+        r = c.post("/v1/chat/completions", json=chat)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Echo: a\u0000b"
+        rid = r.headers["x-request-id"]
+        streamed = c.post("/v1/messages", json={"model": "claude-test", "max_tokens": 9, "stream": True,
+                                                "messages": [{"role": "user", "content": "\u0000"}]})  # fmt: skip
+        assert streamed.status_code == 200
+        fb = c.post(
+            "/v1/feedback",
+            json={"request_id": rid, "rating": "up", "comment": "c\u0000", "category": "\u0000"},
+        )
+        assert fb.status_code == 200, fb.text
+        battle = c.post(
+            "/v1/arena/battles", json={"prompt": "p\u0000", "user": "v\u0000", "category": "k\u0000"}
+        )
+        assert battle.status_code == 200, battle.text
+        assert gw.stop() == 0
+    kept = "\ufffd" if database.startswith("postgresql") else "\u0000"
+    usage = _rows(database)
+    assert len(usage) == 2 and usage[rid]["user"] == f"u{kept}" and usage[rid]["answer"] == f"Echo: a{kept}b"
+    (feedback,) = rows(database, "feedback")
+    assert feedback["comment"] == f"c{kept}"
+    assert [b["user"] for b in rows(database, "battles")] == [f"v{kept}"]
+
+
 def test_sigterm_mid_load_loses_no_row(up: FakeUpstream, tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'usage.db'}"
     n = 40
