@@ -68,7 +68,16 @@ async def read_json(request: Request) -> dict[str, Any]:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
-    raw = await request.body()
+    if length is not None:
+        raw = await request.body()
+    else:  # chunked: count while reading, so an endless body cannot fill the memory
+        parts, size = [], 0
+        async for part in request.stream():
+            size += len(part)
+            if size > MAX_BODY:
+                raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
+            parts.append(part)
+        raw = b"".join(parts)
     if len(raw) > MAX_BODY:
         raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
     try:

@@ -3,6 +3,7 @@ never a provider key."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import anthropic
@@ -250,3 +251,33 @@ def test_each_failure_costs_exactly_one_upstream_call(
         oc.chat.completions.create(model="slow-test", messages=USER, timeout=20)  # type: ignore[arg-type]
     time.sleep(0.2)
     assert up.calls == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_a_body_over_the_cap_is_413_in_the_callers_format(gateway: GatewayProcess, path: str) -> None:
+    from multimodel.api.flow import MAX_BODY
+
+    r = httpx.post(
+        gateway.url + path, content=b" " * (MAX_BODY + 1), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413, r.text
+    if path == "/v1/messages":  # Anthropic's errors page has this type; its spec's enum lacks it
+        assert r.json()["type"] == "error" and r.json()["error"]["type"] == "request_too_large"
+    else:
+        validate("openai", "ErrorResponse", r.json())
+
+
+def test_a_chunked_body_is_cut_off_at_the_cap_not_read_to_its_end(gateway: GatewayProcess) -> None:
+    """A chunked upload has no length to check first: the gateway answers 413 once it has read
+    the cap, while the body is still coming (an endless one cannot fill its memory)."""
+    from multimodel.api.flow import MAX_BODY
+
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")  # fmt: skip
+        piece = b" " * (1 << 20)
+        for _ in range(MAX_BODY // len(piece) + 1):  # past the cap, and never the final empty chunk
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413"), head[:200]
