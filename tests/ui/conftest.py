@@ -24,6 +24,7 @@ POOL = ["ui-alpha", "ui-beta", "ui-gamma"]
 PRICE = {"input_per_mtok": 3.0, "output_per_mtok": 15.0}
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
+TIMEOUT_MS = 20_000  # the full suite runs gateways, trainers and a browser on two cores
 
 
 def chromium_path() -> str:
@@ -66,8 +67,8 @@ def ui_config(up: FakeUpstream, workdir: Path, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    # Assertions wait like actions do (10 s, not 5): a busy machine must not fail a test.
-    expect.set_options(timeout=10_000)
+    # Assertions wait like actions do (20 s, not 5): a busy machine must not fail a test.
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=chromium_path(),
@@ -113,7 +114,7 @@ class PageWatch:
 
 def open_page(browser: Browser, origin: str, viewport: dict[str, int] = DESKTOP) -> tuple[Page, PageWatch]:
     context = browser.new_context(viewport=viewport, base_url=origin)  # type: ignore[arg-type]
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     return page, PageWatch(page, origin)
 
