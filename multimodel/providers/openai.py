@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from multimodel.errors import GatewayError
 from multimodel.formats import openai_upstream as wire
+from multimodel.formats import upstream_values as v
 from multimodel.providers import http
 from multimodel.providers.base import Capabilities, Provider
 from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event
@@ -82,8 +83,8 @@ class OpenAIProvider(Provider):
         try:
             items = sorted(data["data"], key=lambda d: d["index"])
             vectors = [_vector(d["embedding"]) for d in items]
-            tokens = int((data.get("usage") or {}).get("prompt_tokens") or 0)
-        except (KeyError, TypeError, ValueError):
+            tokens = v.count(v.obj(data.get("usage") or {}).get("prompt_tokens"))
+        except v.SHAPE_ERRORS:
             raise GatewayError("upstream", "upstream returned a malformed embeddings response") from None
         return EmbedResult(vectors, tokens)
 

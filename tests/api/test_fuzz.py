@@ -220,3 +220,15 @@ def test_role_of_wrong_type_is_400(gateway: GatewayProcess, role: Any) -> None:
     body = {"model": "gpt-test", "messages": [{"role": role, "content": "hi"}]}
     r = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=20)
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].role", r.text
+
+
+def test_mutated_embedding_answers_are_502_or_clean(gateway: GatewayProcess, up: FakeUpstream) -> None:
+    rng = random.Random("embeddings-7")
+    with httpx.Client(base_url=gateway.url, timeout=20) as client:
+        for _ in range(CASES // 3):
+            fmt = rng.choice(["base64", "float"])
+            answer = up._embeddings({"model": "m", "input": ["a b", "c"], "encoding_format": fmt})
+            up.push(Raw(json.dumps(_mutate(answer, rng))))
+            r = client.post("/v1/embeddings", json={"model": "gpt-test", "input": ["a b", "c"]})
+            assert up.queued == 0
+            _check(r, "openai", {"embeddings": fmt})
