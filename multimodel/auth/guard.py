@@ -2,8 +2,10 @@
 
 The active keys and their spend are loaded from the database in the background every
 `refresh_seconds`, so a request costs one SHA-256 and a dict lookup. A key this replica has not
-seen yet (just created by `multimodel keys create`) triggers an early reload, at most once a
-second, so a flood of wrong keys cannot turn into a flood of queries.
+seen yet (just created by `multimodel keys create`) waits for a reload that starts after it
+arrived: at once, unless another unknown key caused one less than a second ago. Those reloads are
+shared by every request waiting, so a flood of wrong keys cannot turn into a flood of queries
+(a wrong key then waits up to a second for its 401).
 
 Limits are soft. The rate limit is a token bucket of `rpm` requests a minute, per replica, or
 shared by all replicas through Redis (`auth.redis_url`; multimodel.auth.limits). The budget is
@@ -33,8 +35,10 @@ class KeyGuard:
         self._by_hash: dict[str, KeyRecord] = {}
         self._spend: dict[str, float] = {}
         self._buckets: Buckets = RedisBuckets(redis_url) if redis_url else LocalBuckets()
-        self._missed_at = -math.inf  # the last reload an unknown key caused
         self._reload: asyncio.Lock | None = None
+        self._miss_reload_at = -math.inf  # when the latest reload for unknown keys began
+        self._fresh_since = -math.inf  # the keys in memory include every key created before this
+        self._pending: asyncio.Future[None] | None = None  # the next reload that unknown keys wait for
         self._periodic = Periodic("api keys", self.reload, refresh_seconds)
 
     async def admit(self, secret: str | None) -> KeyRecord:
@@ -47,9 +51,8 @@ class KeyGuard:
             )
         digest = hash_secret(secret)
         key = self._by_hash.get(digest)
-        if key is None and time.monotonic() - self._missed_at > RELOAD_AT_MOST_EVERY_S:
-            self._missed_at = time.monotonic()
-            await self.reload()
+        if key is None:
+            await self._reload_after(time.monotonic())
             key = self._by_hash.get(digest)
         if key is None:
             raise GatewayError("authentication", "invalid API key", code="invalid_api_key")
@@ -68,11 +71,34 @@ class KeyGuard:
         if self._reload is None:
             self._reload = asyncio.Lock()
         async with self._reload:
+            started = time.monotonic()
             by_hash, spend = await asyncio.to_thread(active_keys, self._engine)
             # The log may not have this replica's latest rows yet: never count less than known.
             for key_id, known in self._spend.items():
                 spend[key_id] = max(spend.get(key_id, 0.0), known)
             self._by_hash, self._spend = by_hash, spend
+            self._fresh_since = max(self._fresh_since, started)
+
+    async def _reload_after(self, t: float) -> None:
+        """Return once a reload that began at or after `t` has finished (or failed)."""
+        while self._fresh_since < t:
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(self._paced_reload())
+            pending = self._pending
+            try:
+                await asyncio.shield(pending)
+            except Exception:
+                return  # the database is unreachable: judge by the keys already in memory
+
+    async def _paced_reload(self) -> None:
+        try:
+            wait = self._miss_reload_at + RELOAD_AT_MOST_EVERY_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._miss_reload_at = time.monotonic()
+            await self.reload()
+        finally:
+            self._pending = None
 
     def start(self) -> None:
         self._periodic.start()

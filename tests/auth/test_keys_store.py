@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from multimodel.auth import guard as guard_module
 from multimodel.auth.guard import KeyGuard
-from multimodel.auth.keys import KeyCommandError, create_key, list_keys, revoke_key
+from multimodel.auth.keys import KeyCommandError, active_keys, create_key, list_keys, revoke_key
 from multimodel.errors import GatewayError
 from multimodel.store import make_engine, upgrade
 from multimodel.store.tables import api_keys, usage
@@ -115,5 +116,28 @@ def test_budget_counts_local_charges_until_the_log_has_them(engine: Engine) -> N
         with pytest.raises(GatewayError) as e:
             await guard.admit(secret)
         assert (e.value.status, e.value.code) == (429, "insufficient_quota")
+
+    asyncio.run(run())
+
+
+def test_a_key_created_just_after_a_wrong_one_is_still_admitted(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reloads for unknown keys are paced (one a second): the new key waits for the next one
+    instead of being refused because a wrong key used up the last."""
+    queries = []
+    monkeypatch.setattr(guard_module, "active_keys", lambda e: queries.append(e) or active_keys(e))
+
+    async def run() -> None:
+        guard = KeyGuard(engine)
+        await guard.reload()
+        with pytest.raises(GatewayError, match="invalid API key"):
+            await guard.admit("mm-wrong")  # causes a reload now
+        record, secret = create_key(engine, "right-after")
+        waiting = [guard.admit(secret) for _ in range(20)] + [guard.admit("mm-wrong-too")]
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(getattr(r, "id", None) == record.id for r in results[:-1]), results
+        assert isinstance(results[-1], GatewayError) and results[-1].status == 401
+        assert len(queries) == 3  # the first load, the first wrong key, then one for all 21 waiting
 
     asyncio.run(run())
