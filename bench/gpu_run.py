@@ -31,29 +31,13 @@ import torch  # noqa: E402
 import train_speed  # noqa: E402
 import yaml  # noqa: E402
 
-from multimodel.inhouse.model import config_for  # noqa: E402
-from multimodel.inhouse.train import TrainConfig, peak_flops, train  # noqa: E402
+from multimodel.inhouse.train import TrainConfig, train  # noqa: E402
 
 
 def speed(smoke: bool, device: str) -> dict[str, Any]:
-    shape = dict(size="tiny", vocab=512, context=128, batch=8, steps=5, warmup=2) if smoke else \
-        dict(size="124m", vocab=50304, context=1024, batch=16, steps=50, warmup=10)  # fmt: skip
-    compile_ = not smoke
-    flops = config_for(shape["size"], shape["vocab"], shape["context"]).flops_per_token(shape["context"])
-    peak = peak_flops(device)
-    out: dict[str, Any] = {"shape": shape, "compile": compile_, "flops_per_token": flops, "peak_flops": peak}
-    t0 = time.perf_counter()
-    out["baseline_tokens_per_s"] = train_speed.baseline(**shape, device=device, compile_=compile_)
-    with tempfile.TemporaryDirectory() as tmp:
-        out["multimodel_tokens_per_s"] = train_speed.ours(
-            **shape, device=device, compile_=compile_, workdir=Path(tmp)
-        )
-    out["ratio"] = out["multimodel_tokens_per_s"] / out["baseline_tokens_per_s"]
-    if peak:
-        out["baseline_mfu"] = flops * out["baseline_tokens_per_s"] / peak
-        out["multimodel_mfu"] = flops * out["multimodel_tokens_per_s"] / peak
-    out["seconds"] = time.perf_counter() - t0
-    return out
+    if smoke:
+        return train_speed.compare("tiny", 512, 128, 8, 5, 2, device, compile_=False)
+    return train_speed.compare("124m", 50304, 1024, 16, 50, 10, device, compile_=True)
 
 
 def quality(smoke: bool) -> dict[str, Any]:
@@ -96,15 +80,9 @@ def main() -> None:
 
     save()
     if args.only in (None, "speed"):
-        results["speed"] = s = speed(args.smoke, device)
+        results["speed"] = speed(args.smoke, device)
         save()
-        mfu = lambda k: f"  MFU {s[k]:.1%}" if k in s else ""  # noqa: E731
-        print(
-            f"speed ({s['shape']['size']}, context {s['shape']['context']}, {results['device']}):", flush=True
-        )
-        print(f"  baseline   {s['baseline_tokens_per_s']:>12,.0f} tokens/s{mfu('baseline_mfu')}")
-        print(f"  multimodel {s['multimodel_tokens_per_s']:>12,.0f} tokens/s{mfu('multimodel_mfu')}")
-        print(f"  multimodel / baseline {s['ratio']:.3f}", flush=True)
+        print(f"speed ({results['device']}):\n{train_speed.report(results['speed'])}", flush=True)
     if args.only in (None, "quality"):
         results["quality"] = q = quality(args.smoke)
         save()

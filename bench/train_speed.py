@@ -16,6 +16,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +33,11 @@ def baseline(size: str, vocab: int, context: int, batch: int, steps: int, warmup
     opt = model.configure_optimizer(6e-4, 0.1, fused=device.startswith("cuda"))
     step_model = torch.compile(model) if compile_ else model
     x = torch.randint(0, vocab, (batch, context + 1), device=device)
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
+    ctx = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.startswith("cuda")
+        else torch.autocast("cpu", enabled=False)
+    )
     for i in range(warmup + steps):
         if i == warmup:
             if device.startswith("cuda"):
@@ -52,7 +57,9 @@ def baseline(size: str, vocab: int, context: int, batch: int, steps: int, warmup
 def ours(size: str, vocab: int, context: int, batch: int, steps: int, warmup: int, device: str,
          compile_: bool, workdir: Path) -> float:  # fmt: skip
     """Tokens/s of `train()` (steps after its warm-up, which includes compilation)."""
-    tokens = np.random.default_rng(0).integers(0, vocab - 8, size=batch * context * (steps + warmup) * 2 + 10_000)
+    tokens = np.random.default_rng(0).integers(
+        0, vocab - 8, size=batch * context * (steps + warmup) * 2 + 10_000
+    )
     text = workdir / "tokens.txt"  # the trainer reads text: random "words" with a char tokenizer
     text.write_text(" ".join(map(str, tokens[:200_000])))
     cfg = TrainConfig(data=[str(text)], out_dir=str(workdir / "run"), tokenizer_kind="char", size=size,
@@ -60,6 +67,38 @@ def ours(size: str, vocab: int, context: int, batch: int, steps: int, warmup: in
                       steps=warmup + steps, warmup=10, eval_interval=10**9, eval_iters=1,
                       checkpoint_interval=10**9, compile=compile_, device=device, progress=False)  # fmt: skip
     return float(train(cfg)["tokens_per_s"])  # the trainer's steady-state figure (compile warm-up excluded)
+
+
+def compare(size: str, vocab: int, context: int, batch: int, steps: int, warmup: int, device: str,
+            compile_: bool) -> dict[str, Any]:  # fmt: skip
+    """Both sides on one shape: tokens/s, their ratio and (on a known GPU) MFU."""
+    shape = dict(size=size, vocab=vocab, context=context, batch=batch, steps=steps, warmup=warmup)
+    flops = config_for(size, vocab, context).flops_per_token(context)
+    peak = peak_flops(device)
+    out: dict[str, Any] = {"shape": shape, "device": device, "compile": compile_, "flops_per_token": flops,
+                           "peak_flops": peak}  # fmt: skip
+    t0 = time.perf_counter()
+    out["baseline_tokens_per_s"] = baseline(**shape, device=device, compile_=compile_)
+    with tempfile.TemporaryDirectory() as tmp:
+        out["multimodel_tokens_per_s"] = ours(**shape, device=device, compile_=compile_, workdir=Path(tmp))
+    out["ratio"] = out["multimodel_tokens_per_s"] / out["baseline_tokens_per_s"]
+    if peak:
+        out["baseline_mfu"] = flops * out["baseline_tokens_per_s"] / peak
+        out["multimodel_mfu"] = flops * out["multimodel_tokens_per_s"] / peak
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def report(r: dict[str, Any]) -> str:
+    shape = r["shape"]
+    lines = [
+        f"{shape['size']}, context {shape['context']}, batch {shape['batch']}, {r['device']}, compile={r['compile']}"
+    ]
+    for name in ("baseline", "multimodel"):
+        mfu = f"{r[name + '_mfu']:.1%}" if name + "_mfu" in r else "n/a"
+        lines.append(f"  {name:<11} {r[name + '_tokens_per_s']:>12,.0f} tokens/s   MFU {mfu}")
+    lines.append(f"  multimodel / baseline: {r['ratio']:.3f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -74,20 +113,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    compile_ = not args.no_compile
-    flops = config_for(args.size, args.vocab, args.context).flops_per_token(args.context)
-    p = peak_flops(device)
-    base = baseline(args.size, args.vocab, args.context, args.batch, args.steps, args.warmup, device, compile_)
-    with tempfile.TemporaryDirectory() as tmp:
-        mine = ours(args.size, args.vocab, args.context, args.batch, args.steps, args.warmup, device, compile_, Path(tmp))
-    rows = {"baseline": base, "multimodel": mine}
-    print(f"{args.size}, context {args.context}, batch {args.batch}, {device}, compile={compile_}")
-    for name, tps in rows.items():
-        mfu = f"{flops * tps / p:.1%}" if p else "n/a"
-        print(f"  {name:<11} {tps:>12,.0f} tokens/s   MFU {mfu}")
-    print(f"  multimodel / baseline: {mine / base:.3f}")
+    result = compare(args.size, args.vocab, args.context, args.batch, args.steps, args.warmup, device,
+                     not args.no_compile)  # fmt: skip
+    print(report(result))
     if args.json:
-        args.json.write_text(json.dumps({"tokens_per_s": rows, "flops_per_token": flops, "peak": p}))
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
     if length is not None:
         raw = await request.body()
+        if len(raw) > MAX_BODY:  # a content-length that understated the body
+            raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
     else:  # chunked: count while reading, so an endless body cannot fill the memory
         parts, size = [], 0
         async for part in request.stream():
@@ -78,8 +80,6 @@ async def read_json(request: Request) -> dict[str, Any]:
                 raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
             parts.append(part)
         raw = b"".join(parts)
-    if len(raw) > MAX_BODY:
-        raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

@@ -274,8 +274,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             evaluating = (step + 1) % cfg.eval_interval == 0 or last
             saving = (step + 1) % cfg.checkpoint_interval == 0 or last or stopping
             if evaluating or saving or (step + 1 - start) % cfg.log_interval == 0 or step + 1 - start == skip:
-                flushed = [r for r, _ in pending]
-                loss_value = _flush(pending, d)
+                flushed = _flush(pending, d)
+                loss_value = flushed[-1]["loss"]
                 tok_s = clock.tick(step + 1 - start, tokens_per_step)
                 mfu = flops_per_token * tok_s / (peak * d.world) if peak else None
                 for r in flushed:
@@ -337,19 +337,20 @@ def _to(t: torch.Tensor, device: str) -> torch.Tensor:
     return t.to(device)
 
 
-def _flush(pending: list[tuple[dict[str, Any], torch.Tensor]], d: Dist) -> float:
+def _flush(pending: list[tuple[dict[str, Any], torch.Tensor]], d: Dist) -> list[dict[str, Any]]:
     """Write the pending steps' losses (averaged over processes) into their records, in one read
-    from the device; returns the last one."""
+    from the device; returns those records."""
     losses = torch.stack([loss for _, loss in pending]).float()
     if d.world > 1:
         import torch.distributed as dist
 
         dist.all_reduce(losses, op=dist.ReduceOp.SUM)  # SUM: gloo has no AVG
         losses /= d.world
-    for (record, _), value in zip(pending, losses.tolist(), strict=True):
+    records = [record for record, _ in pending]
+    for record, value in zip(records, losses.tolist(), strict=True):
         record["loss"] = value
     pending.clear()
-    return record["loss"]
+    return records
 
 
 class _Clock:
