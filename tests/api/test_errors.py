@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 
 from tests.conftest import SECRETS
 from tests.fakes.upstream import BreakStream, Fail, FakeUpstream, Hang, Malformed, StreamError
+from tests.support.databases import rows
 from tests.support.gateway import GatewayProcess
 from tests.support.specs import check_anthropic_stream, check_openai_stream, validate
 
@@ -242,14 +245,23 @@ def test_no_provider_key_in_any_response_or_log(
     "behaviour", [Fail(status=500), Fail(status=429, retry_after="1"), Malformed(), Hang(seconds=3)]
 )
 def test_each_failure_costs_exactly_one_upstream_call(
-    oc: openai.OpenAI, up: FakeUpstream, behaviour: object
+    gateway: GatewayProcess, oc: openai.OpenAI, up: FakeUpstream, behaviour: object
 ) -> None:
     """The gateway itself never retries behind the caller's back (retries are the caller's or a
     configured policy's decision), so a failed call is never made twice by accident."""
     up.push(behaviour)  # type: ignore[arg-type]
-    with pytest.raises(openai.APIStatusError):
+    with pytest.raises(openai.APIStatusError) as e:
         oc.chat.completions.create(model="slow-test", messages=USER, timeout=20)  # type: ignore[arg-type]
-    time.sleep(0.2)
+    request_id = e.value.response.headers["x-request-id"]
+    # The usage row is written when the request's flow has ended: no retry can come after it, and
+    # its attempts (written in the same transaction) list every upstream call made for it.
+    database = yaml.safe_load(Path(gateway.config_path or "").read_text())["database"]
+    deadline = time.monotonic() + 10
+    while not any(r["request_id"] == request_id for r in rows(database, "usage")):
+        assert time.monotonic() < deadline, "no usage row for the failed request"
+        time.sleep(0.05)
+    tried = [a for a in rows(database, "attempts") if a["request_id"] == request_id]
+    assert [(a["n"], a["outcome"]) for a in tried] == [(1, "error")]
     assert up.calls == 1
 
 
