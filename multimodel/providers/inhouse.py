@@ -16,6 +16,13 @@ the event loop with `call_soon_threadsafe`: about 10 µs per token, against abou
 sequences and counts, so `Usage` counts exactly the tokens behind the text sent (the end token
 included). When the consumer stops (break + `aclose`, task cancelled) a flag stops the thread
 before its next forward pass.
+
+Work that grows with the request never runs on the event loop: building and tokenizing the prompt
+and tokenizing embedding inputs run in a worker thread (`asyncio.to_thread`; the tokenizer releases
+the GIL), outside the model's locks, so they neither stall other clients nor wait for (or hold up)
+a generation. Before that, a prompt or input whose length in characters proves it over the context
+window (see `token_span`) is refused without tokenizing it, and an embedding request is bounded in
+inputs and tokens; the stop sequences matched per token on the loop are bounded in number.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any, ClassVar
 
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, Sampler, StopMatcher
+from multimodel.inhouse.token_span import max_token_span
 from multimodel.providers.base import Capabilities, Provider, ProviderContext
 from multimodel.settings import ModelConfig
 from multimodel.types import (
@@ -45,6 +53,11 @@ from multimodel.types import (
 
 DEFAULT_MAX_TOKENS = 256
 _EMBED_BATCH = 32
+# Per embedding request, as OpenAI's API: inputs, and tokens over all of them.
+MAX_EMBED_INPUTS = 2048
+MAX_EMBED_TOKENS = 300_000
+# Each is matched against the text after every token, on the event loop (OpenAI allows 4).
+MAX_STOP_SEQUENCES = 64
 _WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -61,6 +74,8 @@ class InhouseProvider(Provider):
         self.directory = Path(config.model).expanduser()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._window = 0  # the context window, in tokens
+        self._span: int | None = None  # the most characters one token covers (None: unknown)
         self._device = "cpu"
         self._cache_arg = "past_key_values"
         self._extra_args: dict[str, int] = {}
@@ -118,6 +133,7 @@ class InhouseProvider(Provider):
         # Only the last position's logits are needed; all of them for a long prompt and a large
         # vocabulary would take gigabytes. (The argument's name changed in transformers 4.50.)
         self._extra_args = {k: 1 for k in ("logits_to_keep", "num_logits_to_keep") if k in params}
+        self._window, self._span = _context_window(model), max_token_span(tokenizer)
         self._tokenizer, self._model, self._device = tokenizer, model, device
 
     async def close(self) -> None:
@@ -131,17 +147,9 @@ class InhouseProvider(Provider):
     # --- chat --------------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
-        self._validate(request)
         tokenizer, model = self._loaded()
-        prompt_ids = self._prompt_ids(request)
-        window = _context_window(model)
-        room = window - len(prompt_ids)
-        if room <= 0:
-            raise GatewayError(
-                "invalid_request",
-                f"the prompt is {len(prompt_ids)} tokens; model {self.config.name!r} has a context window of {window}",
-                param="messages",
-            )
+        prompt_ids = await asyncio.to_thread(self._prompt_ids, request, tokenizer)
+        room = self._window - len(prompt_ids)
         max_tokens = min(request.max_tokens or DEFAULT_MAX_TOKENS, room)
         sampler = Sampler(request, self._device)
         eos_ids = _eos_ids(tokenizer, model)
@@ -259,6 +267,12 @@ class InhouseProvider(Provider):
         name = self.config.name
         if request.tools:
             raise GatewayError("invalid_request", f"model {name!r} does not support tools", param="tools")
+        if len(request.stop) > MAX_STOP_SEQUENCES:
+            raise GatewayError(
+                "invalid_request",
+                f"model {name!r} accepts at most {MAX_STOP_SEQUENCES} stop sequences",
+                param="stop",
+            )
         for m in request.messages:
             if m.role == "tool" or m.tool_calls:
                 raise GatewayError(
@@ -269,20 +283,34 @@ class InhouseProvider(Provider):
                     "invalid_request", f"model {name!r} does not support images", param="messages"
                 )
 
-    def _prompt_ids(self, request: ChatRequest) -> list[int]:
-        tokenizer = self._tokenizer
+    def _prompt_ids(self, request: ChatRequest, tokenizer: Any) -> list[int]:
+        """Worker thread: the prompt's token ids, once it is known to leave room for an answer."""
+        self._validate(request)
+        name, window = self.config.name, self._window
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
-        if getattr(tokenizer, "chat_template", None):
+        # The template writes its own special tokens (bos, turn markers); role lines get the
+        # tokenizer's.
+        templated = bool(getattr(tokenizer, "chat_template", None))
+        if templated:
             try:
                 prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception as e:  # jinja2 errors: the template rejects these messages
-                raise GatewayError(
-                    "invalid_request", f"model {self.config.name!r}: {e}", param="messages"
-                ) from None
-            # The template writes its own special tokens (bos, turn markers).
-            return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-        return list(tokenizer(prompt)["input_ids"])
+                raise GatewayError("invalid_request", f"model {name!r}: {e}", param="messages") from None
+        else:
+            prompt = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        if (least := _least_tokens(prompt, self._span)) >= window:
+            raise _too_long(
+                f"the prompt is at least {least} tokens ({len(prompt)} characters); "
+                f"model {name!r} has a context window of {window}",
+                "messages",
+            )
+        ids = list(tokenizer(prompt, add_special_tokens=not templated)["input_ids"])
+        if len(ids) >= window:
+            raise _too_long(
+                f"the prompt is {len(ids)} tokens; model {name!r} has a context window of {window}",
+                "messages",
+            )
+        return ids
 
     def _loaded(self) -> tuple[Any, Any]:
         if self._model is None:
@@ -294,26 +322,8 @@ class InhouseProvider(Provider):
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         tokenizer, model = self._loaded()
         name = self.config.name
-        if not request.inputs:
-            raise GatewayError("invalid_request", "input must not be empty", param="input")
-        seqs = [
-            list(x) if isinstance(x, list) else list(tokenizer(x, add_special_tokens=False)["input_ids"])
-            for x in request.inputs
-        ]
-        window, vocab = _context_window(model), model.config.vocab_size
-        for i, ids in enumerate(seqs):
-            if not ids:
-                raise GatewayError("invalid_request", f"input[{i}] is empty", param="input")
-            if len(ids) > window:
-                raise GatewayError(
-                    "invalid_request",
-                    f"input[{i}] is {len(ids)} tokens; model {name!r} accepts at most {window}",
-                    param="input",
-                )
-            if any(not isinstance(t, int) or not 0 <= t < vocab for t in ids):
-                raise GatewayError(
-                    "invalid_request", f"input[{i}] has a token id outside 0..{vocab - 1}", param="input"
-                )
+        self._check_embed_size(request.inputs)
+        seqs = await asyncio.to_thread(self._embed_ids, request.inputs, tokenizer, model.config.vocab_size)
         hidden = model.config.hidden_size
         dims = request.dimensions
         if dims is not None and not 0 < dims <= hidden:
@@ -325,6 +335,48 @@ class InhouseProvider(Provider):
         async with self._queue_lock:
             vectors = await asyncio.to_thread(self._embed_batches, seqs, dims)
         return EmbedResult(vectors=vectors, input_tokens=sum(len(s) for s in seqs))
+
+    def _check_embed_size(self, inputs: list[str] | list[list[int]]) -> None:
+        """Refuse too many inputs, or inputs too long by their length alone, before any work."""
+        if not inputs:
+            raise GatewayError("invalid_request", "input must not be empty", param="input")
+        if len(inputs) > MAX_EMBED_INPUTS:
+            raise GatewayError(
+                "invalid_request",
+                f"input holds {len(inputs)} items; at most {MAX_EMBED_INPUTS} per request",
+                param="input",
+            )
+        least = [_least_tokens(x, self._span) for x in inputs]
+        for i, n in enumerate(least):
+            if n > self._window:
+                raise self._input_too_long(i, f"at least {n}" if isinstance(inputs[i], str) else str(n))
+        if sum(least) > MAX_EMBED_TOKENS:
+            raise _too_many_tokens(f"at least {sum(least)}")
+
+    def _embed_ids(self, inputs: list[str] | list[list[int]], tokenizer: Any, vocab: int) -> list[list[int]]:
+        """Worker thread: each input's token ids, checked."""
+        texts = [x for x in inputs if isinstance(x, str)]
+        # One batch call: the tokenizer spreads it over the cores and releases the GIL.
+        encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
+        seqs = [list(next(encoded)) if isinstance(x, str) else list(x) for x in inputs]
+        for i, ids in enumerate(seqs):
+            if not ids:
+                raise GatewayError("invalid_request", f"input[{i}] is empty", param="input")
+            if len(ids) > self._window:
+                raise self._input_too_long(i, str(len(ids)))
+            if any(not isinstance(t, int) or not 0 <= t < vocab for t in ids):
+                raise GatewayError(
+                    "invalid_request", f"input[{i}] has a token id outside 0..{vocab - 1}", param="input"
+                )
+        if (total := sum(map(len, seqs))) > MAX_EMBED_TOKENS:
+            raise _too_many_tokens(str(total))
+        return seqs
+
+    def _input_too_long(self, i: int, tokens: str) -> GatewayError:
+        return _too_long(
+            f"input[{i}] is {tokens} tokens; model {self.config.name!r} accepts at most {self._window}",
+            "input",
+        )
 
     def _embed_batches(self, seqs: list[list[int]], dims: int | None) -> list[list[float]]:
         import torch
@@ -368,6 +420,30 @@ def _check_dir(directory: Path) -> str | None:
     if not any((directory / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         return "no tokenizer files"
     return None
+
+
+def _too_long(message: str, param: str) -> GatewayError:
+    """The error of an upstream's too-long prompt: a 400 `context_length_exceeded`, which a
+    `fallback_on: [context_length]` policy may send on to a model with a larger window."""
+    err = GatewayError("invalid_request", message, param=param, code="context_length_exceeded")
+    err.condition = "context_length"
+    return err
+
+
+def _too_many_tokens(total: str) -> GatewayError:
+    return GatewayError(
+        "invalid_request",
+        f"input is {total} tokens in all; at most {MAX_EMBED_TOKENS} per request",
+        param="input",
+    )
+
+
+def _least_tokens(x: str | list[int], span: int | None) -> int:
+    """The fewest tokens an input can be: a token array its length, a text its length over the
+    span (0 when the tokenizer gives no span)."""
+    if not isinstance(x, str):
+        return len(x)
+    return -(-len(x) // span) if span else 0
 
 
 def _context_window(model: Any) -> int:

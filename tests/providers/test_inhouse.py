@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import aiohttp
+import anthropic
+import httpx
+import openai
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -22,8 +26,13 @@ from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, StopMatcher
 from multimodel.inhouse.tiny import make_tiny_model
 from multimodel.providers.base import ProviderContext
-from multimodel.providers.inhouse import InhouseProvider
-from multimodel.settings import ModelConfig, embedded_defaults
+from multimodel.providers.inhouse import (
+    MAX_EMBED_INPUTS,
+    MAX_EMBED_TOKENS,
+    MAX_STOP_SEQUENCES,
+    InhouseProvider,
+)
+from multimodel.settings import DEFAULT_INHOUSE_DIR, ModelConfig, embedded_defaults
 from multimodel.types import (
     ChatRequest,
     ChatResult,
@@ -37,6 +46,7 @@ from multimodel.types import (
     Tool,
     Usage,
 )
+from tests.support.gateway import GatewayProcess
 
 T = TypeVar("T")
 NAME = "house-test"
@@ -162,19 +172,21 @@ def test_tools_and_images_are_rejected(tiny_dir: Path) -> None:
     async def attempts(p: InhouseProvider) -> list[GatewayError]:
         errors = []
         image = [Message("user", [TextPart("what is this?"), ImagePart("data:image/png;base64,AAAA")])]
-        for kw in ({"tools": [Tool("get_weather")]}, {"messages": image}):
+        stops = [f"stop {i}" for i in range(MAX_STOP_SEQUENCES + 1)]  # each is matched per token
+        for kw in ({"tools": [Tool("get_weather")]}, {"messages": image}, {"stop": stops}):
             with pytest.raises(GatewayError) as e:
                 await events(p, **kw)
             errors.append(e.value)
         return errors
 
-    tools, images = serve(tiny_dir, attempts)
+    tools, images, stops = serve(tiny_dir, attempts)
     assert (tools.kind, tools.param, tools.message) == (
         "invalid_request",
         "tools",
         f"model {NAME!r} does not support tools",
     )
     assert (images.kind, images.param) == ("invalid_request", "messages")
+    assert (stops.kind, stops.param) == ("invalid_request", "stop")
 
 
 def test_prompt_longer_than_context_is_invalid(tiny_dir: Path) -> None:
@@ -184,8 +196,22 @@ def test_prompt_longer_than_context_is_invalid(tiny_dir: Path) -> None:
         return e.value
 
     error = serve(tiny_dir, attempt)
-    assert (error.kind, error.param) == ("invalid_request", "messages")
-    assert "2048" in error.message
+    assert (error.kind, error.param, error.code) == ("invalid_request", "messages", "context_length_exceeded")
+    assert error.condition == "context_length"  # as an upstream's: a fallback may take it
+    assert "2048" in error.message and "at least" not in error.message  # counted: it was tokenized
+
+
+def test_prompt_too_long_by_its_length_alone_is_not_tokenized(tiny_dir: Path) -> None:
+    async def attempt(p: InhouseProvider) -> GatewayError:
+        with pytest.raises(GatewayError) as e:
+            await events(p, messages=[Message("user", [TextPart("to be or not " * 250_000)])])
+        return e.value
+
+    error = serve(tiny_dir, attempt)
+    assert (error.code, error.condition) == ("context_length_exceeded", "context_length")
+    # Refused from the 3.25 MB length of its text (with the template's 25 characters): no token
+    # covers enough characters for it to fit.
+    assert error.message.startswith("the prompt is at least ") and "(3250025 characters)" in error.message
 
 
 def test_cancelled_consumer_stops_generation(tiny_dir: Path) -> None:
@@ -299,6 +325,35 @@ def test_embeddings(tiny_dir: Path) -> None:
     assert (too_wide.kind, too_wide.param) == ("invalid_request", "dimensions")
 
 
+def test_embedding_requests_are_bounded_before_any_work(tiny_dir: Path) -> None:
+    async def attempts(p: InhouseProvider) -> list[GatewayError]:
+        cases: list[list[str] | list[list[int]]] = [
+            ["hi"] * (MAX_EMBED_INPUTS + 1),
+            ["hi", "to be or not " * 250_000],
+            [[5] * 2049],
+            [[5] * 200] * (MAX_EMBED_TOKENS // 200 + 1),
+            ["to be or not " * 1000] * 2,  # too long, which only tokenizing tells
+        ]
+        errors = []
+        for inputs in cases:
+            with pytest.raises(GatewayError) as e:
+                await p.embed(EmbedRequest(model=NAME, inputs=inputs))
+            errors.append(e.value)
+        return errors
+
+    many, long_text, long_ids, total, counted = serve(tiny_dir, attempts)
+    assert all(e.kind == "invalid_request" and e.param == "input" for e in (many, long_text, long_ids, total))
+    assert str(MAX_EMBED_INPUTS) in many.message and many.code is None
+    assert long_text.message.startswith("input[1] is at least ")
+    assert long_text.code == "context_length_exceeded" and long_text.condition == "context_length"
+    assert (
+        long_ids.message.startswith("input[0] is 2049 tokens") and long_ids.code == "context_length_exceeded"
+    )
+    assert str(MAX_EMBED_TOKENS) in total.message
+    assert counted.message.startswith("input[0] is ") and "at least" not in counted.message
+    assert counted.code == "context_length_exceeded"
+
+
 # --- loading -------------------------------------------------------------------------------------
 
 
@@ -326,3 +381,96 @@ def test_shipped_house_tiny_answers() -> None:
     )
     assert result.text.strip()
     assert result.finish.reason in ("stop", "length")
+
+
+# --- a served model under large requests ---------------------------------------------------------
+
+
+def _worst_other_latency(url: str, call: Callable[[], T]) -> tuple[float, T]:
+    """Run `call` while another client polls GET /health: its slowest answer meanwhile, and `call`'s."""
+    done, worst = threading.Event(), [0.0]
+
+    def poll() -> None:
+        with httpx.Client(base_url=url, timeout=60) as c:
+            while not done.is_set():
+                started = time.perf_counter()
+                c.get("/health").raise_for_status()
+                worst[0] = max(worst[0], time.perf_counter() - started)
+                time.sleep(0.005)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = call()
+    finally:
+        done.set()
+        poller.join()
+    return worst[0], result
+
+
+def test_huge_requests_do_not_stall_other_clients(tmp_path: Path) -> None:
+    """Tokenizing on the event loop stalled every client: ~3.4 s for a 4 MB prompt, ~1.1 s for
+    2,000 embedding inputs of 1,900 characters. Now they are refused from their length, or
+    tokenized in a worker thread."""
+    config = {"models": [{"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)}]}
+    big = "to be or not to be, that is the question. " * 100_000  # 4.2 MB
+    words = [
+        "to",
+        "be",
+        "or",
+        "not",
+        "that",
+        "is",
+        "the",
+        "question",
+        "whether",
+        "tis",
+        "nobler",
+        "in",
+        "mind",
+        "suffer",
+    ]
+    rng = random.Random(0)
+    # Short enough each that only tokenizing tells them too long for house-tiny's 256 tokens.
+    many = [" ".join(rng.choices(words, k=500))[:1900] for _ in range(2000)]
+    with GatewayProcess(tmp_path, config) as gw:
+        oa = openai.OpenAI(base_url=gw.openai_base, api_key="unused", max_retries=0, timeout=60)
+        an = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0, timeout=60)
+
+        def refused(error: type[Exception], call: Callable[[], object]) -> Callable[[], Any]:
+            def run() -> Any:
+                with pytest.raises(error) as e:
+                    call()
+                return e.value
+
+            return run
+
+        calls = {
+            "openai chat": refused(
+                openai.BadRequestError,
+                lambda: oa.chat.completions.create(
+                    model="house-tiny", max_tokens=5, messages=[{"role": "user", "content": big}]
+                ),
+            ),
+            "anthropic messages": refused(
+                anthropic.BadRequestError,
+                lambda: an.messages.create(
+                    model="house-tiny", max_tokens=5, messages=[{"role": "user", "content": big}]
+                ),
+            ),
+            "one long input": refused(
+                openai.BadRequestError, lambda: oa.embeddings.create(model="house-tiny", input=big)
+            ),
+            "many inputs": refused(
+                openai.BadRequestError, lambda: oa.embeddings.create(model="house-tiny", input=many)
+            ),
+        }
+        for name, call in calls.items():
+            worst, error = _worst_other_latency(gw.url, call)
+            assert worst < 0.5, (name, worst)
+            assert error.status_code == 400, name
+            if isinstance(error, openai.BadRequestError):
+                assert error.code == "context_length_exceeded", (name, error.body)
+            else:
+                assert error.body["error"]["type"] == "invalid_request_error", error.body
+                assert "context window of 256" in error.body["error"]["message"]
