@@ -9,11 +9,24 @@
 
 The two models are drawn from `preference.arena_pool` (multimodel.preference.pairing). Nothing
 names them before the vote: the stream shows the side's label, error messages are generic (an
-upstream's message may name its model), and feedback answers never include a model. Both answers
-must be streamed before a vote; a battle takes one vote, within `max_battle_age_hours` of its
-creation, and a voter (the vote's `user`, else the battle's; anonymous voters share one budget)
-at most `votes_per_user_per_day` votes; a user creates at most `battles_per_user_per_day` battles.
-With gateway API keys in use, a battle belongs to the key that created it.
+upstream's message may name its model), feedback answers never include a model, and the usage
+summary leaves the answers out until the vote (multimodel.store.stats).
+
+Each side streams once. Its first GET claims it (one conditional UPDATE, so of two concurrent
+GETs one runs the model) and a later GET is a 409 `side_already_streamed`: a replay would need
+the answer stored, which it is not with `log_content` off, and a re-run would bill the model
+again and let a voter draw answers until one pleases. A GET that fails before its answer begins
+(an upstream error, an open circuit) releases the claim: nothing was answered, so the side may
+be asked again. Once the answer began the side is spent, even if the stream breaks or the client
+leaves: the model has run and billed, and a retry is a re-run.
+
+Both sides must be claimed before a vote; a battle takes one vote, within `max_battle_age_hours`
+of its creation. Daily caps (multimodel.preference.store.Caps): a voter (the vote's `user`, else
+the battle's) casts at most `votes_per_user_per_day` votes and creates at most
+`battles_per_user_per_day` battles per API key, callers without a user id sharing one budget per
+key; a key casts at most `votes_per_key_per_day` votes and creates `battles_per_key_per_day`
+battles whatever `user` says (without keys, all callers together are one key). With gateway API
+keys in use, a battle belongs to the key that created it.
 """
 
 from __future__ import annotations
@@ -29,16 +42,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
-from multimodel.api.flow import Encoder, read_json, serve_prepared
+from multimodel.api.flow import Encoder, new_request_id, read_json, serve_prepared
 from multimodel.api.openai import OpenAIFormat
 from multimodel.auth.middleware import key_of
-from multimodel.errors import GatewayError, invalid
+from multimodel.errors import GatewayError, echo, invalid
 from multimodel.formats import openai_chat
 from multimodel.gateway import Gateway
 from multimodel.preference import store
 from multimodel.preference.battles import Winner
 from multimodel.preference.pairing import draw_pair
-from multimodel.preference.store import BattleRow
+from multimodel.preference.store import BattleRow, CapOutcome, Caps
 from multimodel.types import ChatRequest
 
 WINNERS: dict[str, Winner] = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
@@ -84,15 +97,10 @@ async def create_battle(request: Request) -> Response:
             code="arena_unavailable",
         )
     user, key = opt_user(body), key_of(request)
-    now = time.time()
-    cap = gw.settings.preference.battles_per_user_per_day
-    made = await in_db(store.battles_since, gw.engine, user, key.id if key else None, now - store.DAY_S)
-    if made >= cap:
-        raise GatewayError("rate_limit", f"at most {cap} battles per user per day", code="battle_limit")
     model_a, model_b = draw_pair(pool, gw.preferences.standings, np.random.default_rng())
     battle = BattleRow(
-        id="bat_" + secrets.token_hex(12),
-        created_at=now,
+        id=store.ARENA_ID_PREFIX + secrets.token_hex(12),
+        created_at=time.time(),
         model_a=model_a,
         model_b=model_b,
         prompt=orjson.dumps(messages).decode(),
@@ -103,7 +111,11 @@ async def create_battle(request: Request) -> Response:
         winner=None,
         key_id=key.id if key else None,
     )
-    await in_db(store.create_battle, gw.engine, battle)
+    p = gw.settings.preference
+    caps = Caps(p.battles_per_user_per_day, p.battles_per_key_per_day)
+    outcome = await in_db(store.create_battle, gw.engine, battle, caps)
+    if outcome != "ok":
+        raise _limit_error(outcome, caps, "battles", key is not None, code="battle_limit")
     links = {s: {"stream": str(request.url_for("arena_stream", battle_id=battle.id, side=s))} for s in "ab"}
     return json_response(
         {
@@ -134,7 +146,7 @@ async def stream_answer(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     side: Literal["a", "b"] = request.path_params["side"]
     if side not in ("a", "b"):
-        raise GatewayError("not_found", f"no side {side!r}: a battle has sides a and b", param="side")
+        raise GatewayError("not_found", f"no side {echo(side)}: a battle has sides a and b", param="side")
     battle = await _open_battle(gw, request, request.path_params["battle_id"])
     model = battle.model_a if side == "a" else battle.model_b
     route = gw.router.routes.get(model)
@@ -146,9 +158,20 @@ async def stream_answer(request: Request) -> Response:
         {"model": f"model-{side}", "messages": orjson.loads(battle.prompt), "stream": True}
     )
     req.user = battle.user
-    response = await serve_prepared(gw, FORMAT, req, route, endpoint="arena", key=key_of(request))
-    if response.status_code == 200:
-        await in_db(store.set_answer, gw.engine, battle.id, side, response.headers["x-request-id"])
+    request_id = new_request_id()
+    if not await in_db(store.claim_side, gw.engine, battle.id, side, request_id):
+        raise GatewayError(
+            "invalid_request",
+            f"side {side} of battle {battle.id!r} was asked for already: each side streams once",
+            status=409,
+            param="side",
+            code="side_already_streamed",
+        )
+    response = await serve_prepared(
+        gw, FORMAT, req, route, endpoint="arena", key=key_of(request), request_id=request_id
+    )
+    if response.status_code != 200:  # the answer never began: the side may be asked again
+        await in_db(store.release_side, gw.engine, battle.id, side, request_id)
     return response
 
 
@@ -164,14 +187,17 @@ async def vote(request: Request) -> Response:
     battle = await _open_battle(gw, request, request.path_params["battle_id"])
     if battle.request_a is None or battle.request_b is None:
         raise invalid("stream both answers (a and b) before voting", "winner")
-    user = opt_user(body) or battle.user
+    user, key = opt_user(body) or battle.user, key_of(request)
     now = time.time()
-    cap = gw.settings.preference.votes_per_user_per_day
-    outcome = await in_db(store.record_vote, gw.engine, battle.id, winner, user, now, cap)
+    p = gw.settings.preference
+    caps = Caps(p.votes_per_user_per_day, p.votes_per_key_per_day)
+    outcome = await in_db(
+        store.record_vote, gw.engine, battle.id, winner, user, key.id if key else None, now, caps
+    )
     if outcome == "already_voted":
         raise _voted(battle.id)
-    if outcome == "over_cap":
-        raise GatewayError("rate_limit", f"at most {cap} votes per user per day", code="vote_limit")
+    if outcome != "recorded":
+        raise _limit_error(outcome, caps, "votes", key is not None, code="vote_limit")
     request.app.state.leaderboards.clear()
     return json_response(
         {
@@ -191,7 +217,7 @@ async def _open_battle(gw: Gateway, request: Request, battle_id: str) -> BattleR
     battle = await in_db(store.get_battle, gw.engine, battle_id)
     key = key_of(request)
     if battle is None or (key is not None and battle.key_id != key.id):
-        raise GatewayError("not_found", f"no battle {battle_id!r}", code="battle_not_found")
+        raise GatewayError("not_found", f"no battle {echo(battle_id)}", code="battle_not_found")
     if battle.winner is not None:
         raise _voted(battle_id)
     max_age_h = gw.settings.preference.max_battle_age_hours
@@ -203,6 +229,14 @@ async def _open_battle(gw: Gateway, request: Request, battle_id: str) -> BattleR
             code="battle_expired",
         )
     return battle
+
+
+def _limit_error(outcome: CapOutcome, caps: Caps, what: str, keyed: bool, code: str) -> GatewayError:
+    if outcome == "over_user_cap":
+        message = f"at most {caps.per_user} {what} per user per day"
+    else:
+        message = f"at most {caps.per_key} {what} per day " + ("per API key" if keyed else "in all")
+    return GatewayError("rate_limit", message, code=code)
 
 
 def _voted(battle_id: str) -> GatewayError:

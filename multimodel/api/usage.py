@@ -8,7 +8,9 @@
      "errors": [{"type", "count"}],
      "latency_sample": rows the timings come from}
 
-With API keys in use, a key sees its own requests only, unless it is an admin key.
+With API keys in use, a key sees its own requests only, unless it is an admin key. Arena answers
+show once their battle has a vote or is closed (`preference.max_battle_age_hours`), to every key
+alike: before that, their cost and tokens would name the battle's models (multimodel.store.stats).
 Timings are over successful requests only (an error answered in a millisecond is not a fast
 answer); a failed request counts in `errors` and in `requests`.
 """
@@ -46,7 +48,8 @@ async def usage_summary(request: Request) -> Response:
     window = Window.ending(time.time(), *RANGES[name])
     key = key_of(request)
     only = key.id if key is not None and not key.admin else None
-    body = await in_db(summary, gw.engine, window, key_id=only)
+    battle_age_s = gw.settings.preference.max_battle_age_hours * 3600
+    body = await in_db(summary, gw.engine, window, key_id=only, battle_age_s=battle_age_s)
     return json_response({"object": "usage.summary", "range": name, **body})
 
 

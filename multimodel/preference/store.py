@@ -19,6 +19,7 @@ from multimodel.preference.battles import Battle, Winner
 from multimodel.store.tables import battles, feedback, usage, votes
 
 DAY_S = 86_400.0
+ARENA_ID_PREFIX = "bat_"  # the arena's battles; imported ones are "imp_<file hash>_<n>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,16 @@ class BattleRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Caps:
+    """Daily caps on battles or votes: per (API key, user), callers without a user id sharing
+    their key's anonymous one, and per key. Without API keys every caller together is one key:
+    `user` is whatever the caller says, so only that total bounds one who changes it each time."""
+
+    per_user: int
+    per_key: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackRow:
     request_id: str
     user: str  # "" when anonymous
@@ -52,7 +63,8 @@ class FeedbackRow:
 PairCount = tuple[str, str, Winner, int]
 # (model, outcome against a satisfactory answer as "model_a" = the model won, count): see feedback_counts.
 FeedbackCount = tuple[str, Winner, int]
-VoteOutcome = Literal["recorded", "already_voted", "over_cap"]
+CapOutcome = Literal["ok", "over_user_cap", "over_key_cap"]
+VoteOutcome = Literal["recorded", "already_voted", "over_user_cap", "over_key_cap"]
 _BATTLE_FIELDS = tuple(f.name for f in fields(BattleRow))
 _FEEDBACK_FIELDS = tuple(f.name for f in fields(FeedbackRow))
 
@@ -66,22 +78,6 @@ def answer_of(engine: Engine, request_id: str) -> tuple[str, str | None] | None:
     return None if row is None else (row[0], row[1])
 
 
-def battles_since(engine: Engine, user: str | None, key_id: str | None, since: float) -> int:
-    """Battles created after `since` by this user (or, without a user id, by this key / anonymously)."""
-    if user is not None:
-        who = battles.c.user == user
-    else:
-        who = battles.c.user.is_(None) & (
-            battles.c.key_id.is_(None) if key_id is None else battles.c.key_id == key_id
-        )
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count()).select_from(battles).where(who, battles.c.created_at > since)
-            ).scalar_one()
-        )
-
-
 def save_feedback(engine: Engine, row: FeedbackRow) -> FeedbackRow:
     """Insert, or replace the same user's feedback on the same answer (keeping its created_at)."""
     insert = _insert(engine, feedback).values({k: getattr(row, k) for k in _FEEDBACK_FIELDS})
@@ -93,10 +89,15 @@ def save_feedback(engine: Engine, row: FeedbackRow) -> FeedbackRow:
     return FeedbackRow(**{k: stored[k] for k in _FEEDBACK_FIELDS})
 
 
-def create_battle(engine: Engine, row: BattleRow) -> None:
+def create_battle(engine: Engine, row: BattleRow, caps: Caps) -> CapOutcome:
+    """Insert the battle unless its (key, user) or its key made `caps` battles in the last 24 hours."""
     values = {k: getattr(row, k) for k in _BATTLE_FIELDS if k != "winner"}
     with engine.begin() as conn:
-        conn.execute(sa.insert(battles).values(values))
+        _lock_caps(conn, battles, row.key_id)
+        outcome = _over_cap(conn, battles.c.id, row.key_id, row.user, row.created_at - DAY_S, caps)
+        if outcome == "ok":
+            conn.execute(sa.insert(battles).values(values))
+    return outcome
 
 
 def get_battle(engine: Engine, battle_id: str) -> BattleRow | None:
@@ -110,35 +111,89 @@ def get_battle(engine: Engine, battle_id: str) -> BattleRow | None:
     return None if r is None else BattleRow(**{k: r[k] for k in _BATTLE_FIELDS})
 
 
-def set_answer(engine: Engine, battle_id: str, side: Literal["a", "b"], request_id: str) -> None:
-    column = "request_a" if side == "a" else "request_b"
+def claim_side(engine: Engine, battle_id: str, side: Literal["a", "b"], request_id: str) -> bool:
+    """Give a side its answer's request id, if it has none yet: True for the one caller that did.
+    A single conditional UPDATE, so of two concurrent claims only one can win."""
+    column = battles.c.request_a if side == "a" else battles.c.request_b
     with engine.begin() as conn:
-        conn.execute(sa.update(battles).where(battles.c.id == battle_id).values({column: request_id}))
+        claimed = conn.execute(
+            sa.update(battles)
+            .where(battles.c.id == battle_id, column.is_(None))
+            .values({column.name: request_id})
+        )
+    return claimed.rowcount == 1
+
+
+def release_side(engine: Engine, battle_id: str, side: Literal["a", "b"], request_id: str) -> None:
+    """Undo this request's claim (its answer never began), so that the side can be streamed again."""
+    column = battles.c.request_a if side == "a" else battles.c.request_b
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(battles)
+            .where(battles.c.id == battle_id, column == request_id)
+            .values({column.name: None})
+        )
 
 
 def record_vote(
-    engine: Engine, battle_id: str, winner: Winner, user: str | None, now: float, cap: int
+    engine: Engine,
+    battle_id: str,
+    winner: Winner,
+    user: str | None,
+    key_id: str | None,
+    now: float,
+    caps: Caps,
 ) -> VoteOutcome:
-    """One vote per battle (the unique index decides a race) and at most `cap` per voter in the
-    last 24 hours; voters without a user id share one cap."""
-    same_user = votes.c.user.is_(None) if user is None else votes.c.user == user
+    """One vote per battle (the unique index decides a race), and at most `caps` in the last 24
+    hours per (key, user) and per key."""
     try:
         with engine.begin() as conn:
+            _lock_caps(conn, votes, key_id)
             if _voted(conn, battle_id):
                 return "already_voted"
-            recent = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(votes)
-                .where(same_user, votes.c.created_at > now - DAY_S)
-            ).scalar_one()
-            if recent >= cap:
-                return "over_cap"
+            outcome = _over_cap(conn, votes.c.battle_id, key_id, user, now - DAY_S, caps)
+            if outcome != "ok":
+                return outcome
             conn.execute(
-                sa.insert(votes).values(battle_id=battle_id, winner=winner, user=user, created_at=now)
+                sa.insert(votes).values(
+                    battle_id=battle_id, winner=winner, user=user, key_id=key_id, created_at=now
+                )
             )
     except sa_exc.IntegrityError:
         return "already_voted"
     return "recorded"
+
+
+def _lock_caps(conn: Connection, table: sa.Table, key_id: str | None) -> None:
+    """Hold off other cap checks of this key on `table` until the transaction ends, so that two
+    concurrent requests cannot both see room for one more."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:table), hashtext(:key))"),
+            {"table": table.name, "key": key_id or ""},
+        )
+    else:  # SQLite has one writer at a time: a write (of no row) takes that lock now, not at the insert
+        conn.exec_driver_sql(f"UPDATE {table.name} SET id = id WHERE 0")
+
+
+def _over_cap(
+    conn: Connection, row_id: sa.Column[Any], key_id: str | None, user: str | None, since: float, caps: Caps
+) -> CapOutcome:
+    """Whether one more row of `row_id`'s table (battles or votes) by this (key, user) stays
+    within `caps`, counting the rows made after `since`."""
+    table = row_id.table
+    mine: sa.ColumnElement[bool] = table.c.key_id == key_id
+    if key_id is None:  # imported battles and votes have no key either: count the arena's own only
+        mine = table.c.key_id.is_(None) & row_id.startswith(ARENA_ID_PREFIX, autoescape=True)
+    same_user = table.c.user.is_(None) if user is None else table.c.user == user
+    by_key, by_user = conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((same_user, 1), else_=0)))
+        .select_from(table)
+        .where(mine, table.c.created_at > since)
+    ).one()
+    if (by_user or 0) >= caps.per_user:
+        return "over_user_cap"
+    return "over_key_cap" if by_key >= caps.per_key else "ok"
 
 
 def _voted(conn: Connection, battle_id: str) -> bool:

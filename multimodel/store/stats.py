@@ -1,6 +1,12 @@
 """Usage-log statistics for the dashboard: requests, tokens, cost, errors and latency per model,
 provider and time bucket over a time window.
 
+Arena answers stay out until their battle is voted or closed: before the vote a change in cost
+or tokens would name a side's model (cost ÷ tokens is its price; a cost of 0 names an unpriced
+one), and so would a change in a model's or provider's row. Everyone's summary leaves them out,
+admin keys' too: a summary is one view, an admin may vote as well, and the rows are all there
+once the battles close (at most `max_battle_age_hours` later).
+
 Counts and sums are aggregated in SQL (a few rows per bucket and model, whatever the traffic).
 Latency percentiles are computed here from the newest successful rows of the window, at most
 `sample_rows` of them, because SQLite has no percentile function; the answer says how many
@@ -19,7 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from multimodel.store.tables import usage
+from multimodel.store.tables import battles, usage, votes
 
 SAMPLE_ROWS = 50_000
 
@@ -50,16 +56,18 @@ def _bucket(engine: Engine, window: Window) -> Any:
 
 
 def summary(
-    engine: Engine, window: Window, sample_rows: int = SAMPLE_ROWS, key_id: str | None = None
+    engine: Engine,
+    window: Window,
+    sample_rows: int = SAMPLE_ROWS,
+    key_id: str | None = None,
+    battle_age_s: float = 86_400.0,
 ) -> dict[str, Any]:
-    """The window's usage; only one API key's requests when `key_id` is given."""
+    """The window's usage; only one API key's requests when `key_id` is given. Arena answers of
+    battles that may still take a vote (`battle_age_s`: how long a battle does) are left out."""
     bucket = _bucket(engine, window).label("bucket")
-    # Arena answers show as one "arena" model: per model, a fresh battle's +1 would name its
-    # models before the vote.
-    arena = usage.c.endpoint == "arena"
-    model = sa.case((arena, "arena"), else_=usage.c.public_model).label("public_model")
-    provider = sa.case((arena, "arena"), else_=usage.c.provider).label("provider")
+    model, provider = usage.c.public_model, usage.c.provider
     in_window = (usage.c.created_at >= window.start) & (usage.c.created_at <= window.end)
+    in_window &= _settled(window.end - battle_age_s)
     if key_id is not None:
         in_window &= usage.c.key_id == key_id
     failed = usage.c.error_type.is_not(None)
@@ -108,6 +116,24 @@ def summary(
         "errors": error_rows,
         "latency_sample": len(samples),
     }
+
+
+def _settled(closed_before: float) -> sa.ColumnElement[bool]:
+    """The rows that cannot name an arena battle's models before its vote: every row but an
+    arena answer, an arena answer whose battle has a vote, and one made before `closed_before`
+    (its battle, created earlier still, takes no vote any more). An answer whose stream failed
+    before it began is no side's answer: it waits for the time. The index on each request
+    column makes the EXISTS a lookup, made for recent arena answers only."""
+
+    def voted(side: sa.Column[Any]) -> sa.Exists:
+        return sa.exists().where(side == usage.c.request_id, votes.c.battle_id == battles.c.id)
+
+    return (
+        (usage.c.endpoint != "arena")
+        | (usage.c.created_at < closed_before)
+        | voted(battles.c.request_a)
+        | voted(battles.c.request_b)
+    )
 
 
 _SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")

@@ -83,10 +83,15 @@ battles = sa.Table(
     sa.Column("prompt", Text(), nullable=False),  # JSON: the OpenAI-format messages
     sa.Column("user", String(), nullable=True),
     sa.Column("category", String(), nullable=True),
-    sa.Column("request_a", String(), nullable=True),  # usage.request_id of each side's answer
+    # usage.request_id of each side's answer, set when the side is claimed (before the model runs).
+    sa.Column("request_a", String(), nullable=True),
     sa.Column("request_b", String(), nullable=True),
     sa.Column("key_id", String(), nullable=True),  # the API key that created it (migration 0003)
     sa.Index("ix_battles_created_at", "created_at"),
+    # Migration 0005: the caps per key, and the usage summary's "is this answer's battle voted?".
+    sa.Index("ix_battles_key_id_created_at", "key_id", "created_at"),
+    sa.Index("ix_battles_request_a", "request_a"),
+    sa.Index("ix_battles_request_b", "request_b"),
 )
 
 votes = sa.Table(
@@ -98,8 +103,10 @@ votes = sa.Table(
     sa.Column("winner", String(), nullable=False),
     sa.Column("user", String(), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("key_id", String(), nullable=True),  # the voter's API key, its battle's (migration 0005)
     sa.Index("ix_votes_battle_id", "battle_id", unique=True),  # one vote per battle
-    sa.Index("ix_votes_user_created_at", "user", "created_at"),  # the per-user daily cap
+    sa.Index("ix_votes_user_created_at", "user", "created_at"),
+    sa.Index("ix_votes_key_id_created_at", "key_id", "created_at"),  # the daily caps
 )
 
 # Feedback on one answer (any request id in the usage log), one per user and answer.

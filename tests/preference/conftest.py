@@ -27,13 +27,18 @@ def fake_models(up: FakeUpstream, *names: str) -> list[dict[str, Any]]:
 
 
 def gateway(
-    workdir: Path, models: list[dict[str, Any]], preference: dict[str, Any], database: str | None = None
+    workdir: Path,
+    models: list[dict[str, Any]],
+    preference: dict[str, Any],
+    database: str | None = None,
+    auth: dict[str, Any] | None = None,
 ) -> GatewayProcess:
     """A gateway to run in a `with` block; SQLite in `workdir` unless `database` is given."""
     config = {
         "database": database or f"sqlite:///{workdir / 'usage.db'}",
         "models": models,
         "preference": preference,
+        **({"auth": auth} if auth is not None else {}),
     }
     return GatewayProcess(workdir, config, env=KEY_ENV)
 

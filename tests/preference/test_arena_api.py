@@ -207,16 +207,19 @@ def test_an_old_battle_takes_no_vote(up: FakeUpstream, tmp_path: Path) -> None:
         arena = Arena(c)
         battle = arena.create()
         for side in "ab":
-            arena.stream(battle, side)
+            usage_row(database(g), arena.stream(battle, side).headers["x-request-id"])
         time.sleep(1.2)
         err = error(arena.vote(battle, "a"), 410)
         assert err["code"] == "battle_expired" and "1 hours" not in err["message"]
         assert "closed" in err["message"]
         assert error(arena.stream(battle, "a"), 410)["code"] == "battle_expired"
+        # Closed without a vote: its answers show in the usage summary now.
+        models = c.get("/v1/usage/summary", params={"range": "1h"}).json()["models"]
+        assert {m["model"] for m in models} == set(POOL)
 
 
 def test_battles_created_per_user_per_day_are_capped(up: FakeUpstream, tmp_path: Path) -> None:
-    preference = {"battles_per_user_per_day": 2}
+    preference = {"battles_per_user_per_day": 2, "battles_per_key_per_day": 6}
     with gateway(tmp_path, fake_models(up, *POOL), preference) as g, httpx.Client(base_url=g.url) as c:
         arena = Arena(c)
         arena.create(user="busy")
@@ -227,6 +230,10 @@ def test_battles_created_per_user_per_day_are_capped(up: FakeUpstream, tmp_path:
         arena.create()  # anonymous callers share one budget
         arena.create()
         assert error(c.post("/v1/arena/battles", json={"prompt": "x"}), 429)["code"] == "battle_limit"
+        arena.create(user="a-third")
+        # Without API keys, all callers together have one key's budget: `user` bounds nothing.
+        r = c.post("/v1/arena/battles", json={"prompt": "x", "user": "a-fourth"})
+        assert "6 battles per day in all" in error(r, 429)["message"]
 
 
 def test_pairs_with_uncertain_outcomes_and_few_battles_are_favoured() -> None:

@@ -41,8 +41,10 @@ def config(tmp_path: Path) -> Path:
     now = time.time()
     for k, (a, b, winner) in enumerate(VOTES):
         category = "code" if k % 2 else None
-        store.create_battle(engine, BattleRow(f"b{k}", now, a, b, "[]", None, category, "r1", "r2", None))
-        assert store.record_vote(engine, f"b{k}", winner, None, now, len(VOTES)) == "recorded"  # type: ignore[arg-type]
+        caps = store.Caps(len(VOTES), len(VOTES))
+        row = BattleRow(f"b{k}", now, a, b, "[]", None, category, "r1", "r2", None)
+        assert store.create_battle(engine, row, caps) == "ok"
+        assert store.record_vote(engine, f"b{k}", winner, None, None, now, caps) == "recorded"  # type: ignore[arg-type]
     engine.dispose()
     path = tmp_path / "multimodel.yaml"
     models = [

@@ -49,11 +49,14 @@ def test_a_full_section() -> None:
                 "refresh_seconds": 0.5,
             },
             "votes_per_user_per_day": 5,
+            "votes_per_key_per_day": 7,
+            "battles_per_key_per_day": 9,
             "max_battle_age_hours": 0.5,
             "bootstrap_rounds": 200,
         }
     ).preference
     assert p.arena_pool == ("cheap", "dear") and p.refresh_seconds == 0.5
+    assert (p.votes_per_key_per_day, p.battles_per_key_per_day) == (7, 9)
     assert p.auto == AutoSettings("best", ("cheap", "dear", "free"), 0.1, 20.0, 0.5)
     assert auto_candidates(p.auto, parse({"models": MODELS}, {}).models) == ("cheap", "free")  # dear: 50/mtok
 
@@ -68,6 +71,8 @@ def test_a_full_section() -> None:
         ({"arena_pool": ["cheap", "cheap"]}, ["'arena_pool'", "twice"]),
         ({"votes_per_user_per_day": 0}, ["'votes_per_user_per_day'", "at least 1"]),
         ({"votes_per_user_per_day": 1.5}, ["'votes_per_user_per_day'", "integer"]),
+        ({"votes_per_key_per_day": 0}, ["'votes_per_key_per_day'", "at least 1"]),
+        ({"battles_per_key_per_day": "lots"}, ["'battles_per_key_per_day'"]),
         ({"max_battle_age_hours": "1d"}, ["'max_battle_age_hours'", "number"]),
         ({"max_battle_age_hours": 0}, ["'max_battle_age_hours'", "above 0"]),
         ({"bootstrap_rounds": 0}, ["'bootstrap_rounds'"]),

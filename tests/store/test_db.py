@@ -39,7 +39,8 @@ def test_upgrade_creates_the_usage_table(empty_db: Db) -> None:
     assert indexes["ix_usage_public_model_created_at"]["column_names"] == ["public_model", "created_at"]
     with empty_db.engine.connect() as conn:
         assert (
-            conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_attempts"
+            conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+            == "0005_arena_guards"
         )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from multimodel.store import make_engine, upgrade
 from multimodel.store.stats import Window, summary
-from multimodel.store.tables import usage
+from multimodel.store.tables import battles, usage, votes
 from tests.support.databases import postgres_schema
 
 NOW = 1_800_000_123.0
@@ -123,19 +123,58 @@ def test_an_empty_log(engine: Engine) -> None:
     assert len(s["buckets"]) == 12 and all(b["latency_p50_ms"] is None for b in s["buckets"])
 
 
-def test_arena_answers_are_one_anonymous_arena_model(engine: Engine) -> None:
-    """Per model, a fresh battle's two new requests would name its models before the vote."""
+def test_arena_answers_wait_for_their_battles_vote(engine: Engine) -> None:
+    """Before the vote, an arena answer's cost and tokens would name its model (cost ÷ tokens is
+    its price): it shows once its battle has a vote, or once it is older than a battle lives."""
+    age = 1800.0
     insert(
         engine,
         [
-            row(1, NOW - 10, "m1"),
-            row(2, NOW - 10, "m1", endpoint="arena"),
-            row(3, NOW - 10, "m2", endpoint="arena", provider="anthropic"),
+            row(1, NOW - 10),  # a chat answer
+            row(2, NOW - 10, "m1", endpoint="arena"),  # side a of an open battle
+            # A try that failed before its answer began: released, no side's answer.
+            row(3, NOW - 10, "m2", endpoint="arena", status=502, error_type="upstream"),
+            row(4, NOW - 20, "m1", endpoint="arena"),  # the two sides of a voted battle
+            row(5, NOW - 20, "m2", endpoint="arena", provider="anthropic"),
+            row(6, NOW - age - 1, "m2", endpoint="arena", provider="anthropic"),  # a closed battle's
         ],
     )
-    got = summary(engine, WINDOW)
-    models = {(m["model"], m["provider"]): m["requests"] for m in got["models"]}
-    assert models == {("m1", "openai"): 1, ("arena", "arena"): 2}
-    assert {p["provider"] for p in got["providers"]} == {"openai", "arena"}
-    assert all(set(b["models"]) <= {"m1", "arena"} for b in got["buckets"])
-    assert got["totals"]["requests"] == 3
+    with engine.begin() as c:
+        battle = {"model_a": "m1", "model_b": "m2", "prompt": "[]", "request_b": None}
+        c.execute(
+            sa.insert(battles),
+            [
+                {**battle, "id": "bat_open", "created_at": NOW - 30, "request_a": "req_2"},
+                {
+                    **battle,
+                    "id": "bat_voted",
+                    "created_at": NOW - 30,
+                    "request_a": "req_4",
+                    "request_b": "req_5",
+                },
+                {**battle, "id": "bat_closed", "created_at": NOW - age - 2, "request_a": "req_6"},
+            ],
+        )
+        c.execute(sa.insert(votes).values(battle_id="bat_voted", winner="tie", created_at=NOW - 5))
+
+    got = summary(engine, WINDOW, battle_age_s=age)
+    assert got["totals"] == {
+        "requests": 4,
+        "errors": 0,
+        "input_tokens": 1 + 4 + 5 + 6,
+        "output_tokens": 2 * 16,
+        "cost_usd": 0.5 * 16,
+    }
+    assert {(m["model"], m["provider"]): m["requests"] for m in got["models"]} == {
+        ("m1", "openai"): 2,
+        ("m2", "anthropic"): 2,
+    }
+    assert {p["provider"]: p["requests"] for p in got["providers"]} == {"openai": 2, "anthropic": 2}
+    assert sum(b["requests"] for b in got["buckets"]) == 4 and got["errors"] == []
+    assert got["latency_sample"] == 4
+    # A battle lives a day by default: the closed one's answer still waits.
+    assert summary(engine, WINDOW)["totals"]["requests"] == 3
+
+    with engine.begin() as c:
+        c.execute(sa.insert(votes).values(battle_id="bat_open", winner="model_a", created_at=NOW))
+    assert summary(engine, WINDOW, battle_age_s=age)["totals"]["requests"] == 5
