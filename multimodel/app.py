@@ -14,8 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from multimodel.api import anthropic, arena, deployments, feedback, health, leaderboard, openai, usage
+from multimodel.api.flow import new_request_id
 from multimodel.auth.middleware import KeyMiddleware
-from multimodel.errors import GatewayError
+from multimodel.errors import GatewayError, echo
 from multimodel.gateway import Gateway
 from multimodel.ui import routes as ui
 
@@ -25,17 +26,19 @@ log = logging.getLogger("multimodel")
 def _error_for(request: Request, err: GatewayError) -> Response:
     """Errors outside a handler (unknown path, wrong method, a bug) in the caller's API format."""
     if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
-        return anthropic.error_response(err, None)
+        return anthropic.error_response(err, new_request_id())  # its error shape carries one
     return openai.error_response(err, None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    kind = "not_found" if exc.status_code == 404 else "invalid_request"
-    message = (
-        f"no such endpoint: {request.method} {request.url.path}" if exc.status_code == 404 else exc.detail
-    )
-    return _error_for(request, GatewayError(kind, message, status=exc.status_code))  # type: ignore[arg-type]
+    if exc.status_code == 404:  # OpenAI's own answer to an unknown URL has this code
+        err = GatewayError(
+            "not_found", f"unknown request URL: {request.method} {echo(request.url.path)}", code="unknown_url"
+        )
+    else:
+        err = GatewayError("invalid_request", exc.detail, status=exc.status_code)
+    return _error_for(request, err)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -44,10 +44,8 @@ def main() -> None:
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(config: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Run the gateway."""
-    import uvicorn
-
-    from multimodel.app import create_app
     from multimodel.gateway import Gateway
+    from multimodel.server import server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise at start-up
@@ -63,19 +61,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         except ConfigError as e:
             await gw.close()
             die(str(e))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(gw),
-                host=host or s.host,
-                port=port if port is not None else s.port,
-                http="httptools",
-                proxy_headers=False,  # client addresses are not used; skip the per-request middleware
-                lifespan="on",
-                access_log=False,
-                log_level=log_level,
-                timeout_graceful_shutdown=30,
-            )
-        )
+        http = server(gw, host or s.host, port if port is not None else s.port, log_level)
         click.echo(
             f"multimodel: serving {len(s.models)} model(s) from {s.source} on "
             f"http://{host or s.host}:{port if port is not None else s.port}",
@@ -85,7 +71,7 @@ def serve(config: str | None, host: str | None, port: int | None, log_level: str
         # the handler it found restored; a no-op there makes a clean stop exit with status 0.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
-        await server.serve()
+        await http.serve()
 
     _run(run)
 

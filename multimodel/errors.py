@@ -10,11 +10,14 @@ Kind = Literal[
     "authentication",  # 401
     "permission",  # 403
     "not_found",  # 404
+    "request_timeout",  # 408: the client did not send its request in time
     "request_too_large",  # 413
     "rate_limit",  # 429
+    "client_disconnected",  # 499 (nginx's): the client left before its request was read
     "api_error",  # 500 (ours or upstream's)
     "upstream",  # 502: upstream 5xx, refused connection, malformed answer
     "overloaded",  # 529 (Anthropic) / 503
+    "shutdown",  # 503: the gateway stopped before the answer was ready
     "timeout",  # 504
 ]
 
@@ -23,11 +26,14 @@ _STATUS: dict[str, int] = {
     "authentication": 401,
     "permission": 403,
     "not_found": 404,
+    "request_timeout": 408,
     "request_too_large": 413,
     "rate_limit": 429,
+    "client_disconnected": 499,
     "api_error": 500,
     "upstream": 502,
     "overloaded": 529,
+    "shutdown": 503,
     "timeout": 504,
 }
 
@@ -72,6 +78,22 @@ class GatewayError(Exception):
 
 def invalid(message: str, param: str | None = None) -> GatewayError:
     return GatewayError("invalid_request", message, param=param)
+
+
+ECHO_MAX_CHARS = 100  # of a client's value repeated in an error message
+
+
+def echo(value: object) -> str:
+    """A client's value quoted for an error message: at most ECHO_MAX_CHARS of a string, and its
+    length when cut (a 1 MB model name costs a short 404, not a 1 MB one); a JSON array or object
+    only by its kind."""
+    if isinstance(value, str):
+        if len(value) <= ECHO_MAX_CHARS:
+            return repr(value)
+        return f"{value[:ECHO_MAX_CHARS]!r}…({len(value)} chars)"
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)[:ECHO_MAX_CHARS]
+    return "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a value"
 
 
 def kind_for_status(status: int) -> Kind:

@@ -15,9 +15,11 @@ from multimodel.providers.base import ProviderContext
 from multimodel.routing.router import Router
 from multimodel.settings import Settings
 from multimodel.store import UsageWriter, make_engine, upgrade
-from multimodel.store.usage import UsageRow
+from multimodel.store.usage import UsageRow, bounded
 
 log = logging.getLogger("multimodel")
+
+_ROW_WAIT_S = 5.0  # at shutdown, for the rows of requests still open
 
 
 class Gateway:
@@ -38,6 +40,10 @@ class Gateway:
             on_update=self._new_standings,
         )
         self._started = False
+        # Requests begun whose usage row is not queued yet: close() waits for them, so a request cut
+        # short by the end of the shutdown grace still leaves its row.
+        self.open_rows: set[str] = set()
+        self.stopping = False  # set by the server when its shutdown begins
 
     def _new_standings(self, standings: Standings) -> None:
         if self.router.auto is not None:
@@ -45,9 +51,10 @@ class Gateway:
 
     def log_usage(self, row: UsageRow) -> None:
         """Queue a finished request's usage row, and count its cost against its API key's budget."""
+        self.open_rows.discard(row.request_id)
         if row.key_id is not None and row.cost_usd:
             self.keys.charge(row.key_id, row.cost_usd)
-        self.writer.submit(row)
+        self.writer.submit(bounded(row, self.settings.log_content_max_bytes))
 
     async def start(self) -> None:
         """Open the database and load every provider. Idempotent; raises ConfigError with one line."""
@@ -82,6 +89,11 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        # The server cancels what still runs when its shutdown grace ends, then closes the app: the
+        # cancelled requests log their rows within a few loop turns (bounded, should one hang).
+        deadline = time.monotonic() + _ROW_WAIT_S
+        while self.open_rows and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         await self.preferences.close()
         await self.keys.close()
         await asyncio.gather(*(p.close() for p in self.router.providers()), return_exceptions=True)

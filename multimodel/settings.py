@@ -20,6 +20,7 @@ DEFAULT_INHOUSE_DIR = MODELS_DIR / "house-tiny"
 HOUSE_MODELS = ("house-mini", "house-tiny")
 
 DEFAULT_REFRESH_S = 30.0  # how often the gateway re-reads the arena votes
+DEFAULT_LOG_CONTENT_MAX_BYTES = 1_000_000
 
 _KNOWN_PROVIDERS_HINT = "openai | anthropic | openai-compatible | inhouse (or an installed plugin)"
 
@@ -85,8 +86,12 @@ class AutoSettings:
 class PreferenceSettings:
     arena_pool: tuple[str, ...] = ()  # the arena's models; parse() fills in every model when unset
     auto: AutoSettings | None = None  # no `auto` route unless configured
+    # Per (API key, user): callers without a user id share one cap per key.
     votes_per_user_per_day: int = 200
-    battles_per_user_per_day: int = 1000  # without a user id: per API key (or all anonymous callers)
+    battles_per_user_per_day: int = 1000
+    # Per API key, whatever `user` says; without keys, for all callers together.
+    votes_per_key_per_day: int = 1000
+    battles_per_key_per_day: int = 5000
     max_battle_age_hours: float = 24.0
     bootstrap_rounds: int = 1000
 
@@ -111,10 +116,18 @@ class Settings:
     models: tuple[ModelConfig, ...]
     database: str = "sqlite:///multimodel.db"
     log_content: bool = True
+    # A stored prompt or answer is cut to this many bytes of UTF-8, with a note saying so.
+    log_content_max_bytes: int = DEFAULT_LOG_CONTENT_MAX_BYTES
     host: str = "127.0.0.1"
     port: int = 8000
     # Usage-log writer: the most rows held in memory while the database is slow or down.
     log_queue_size: int = 100_000
+    # Clients: the request's headers must arrive within this many seconds of its first byte (or of
+    # the connection); its body may pause no longer than this; 408 and the connection is closed.
+    client_header_timeout_s: float = 30.0
+    client_body_timeout_s: float = 60.0
+    # On SIGTERM: how long requests in flight may take to finish before they are cut (503).
+    shutdown_grace_s: int = 30
     source: str = "embedded defaults"
     preference: PreferenceSettings = field(default_factory=PreferenceSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -172,13 +185,28 @@ def embedded_defaults(env: dict[str, str]) -> Settings:
     return parse({"database": "sqlite:///multimodel.db", "models": models}, env, source="embedded defaults")
 
 
-_TOP_KEYS = {"database", "models", "log_content", "host", "port", "log_queue_size", "preference", "auth"}
+_TOP_KEYS = {
+    "database",
+    "models",
+    "log_content",
+    "log_content_max_bytes",
+    "host",
+    "port",
+    "log_queue_size",
+    "client_header_timeout_s",
+    "client_body_timeout_s",
+    "shutdown_grace_s",
+    "preference",
+    "auth",
+}
 _AUTH_KEYS = {"require_keys", "refresh_seconds", "redis_url"}
 _PREFERENCE_KEYS = {
     "arena_pool",
     "auto",
     "votes_per_user_per_day",
     "battles_per_user_per_day",
+    "votes_per_key_per_day",
+    "battles_per_key_per_day",
     "max_battle_age_hours",
     "bootstrap_rounds",
 }
@@ -225,9 +253,15 @@ def parse(raw: Any, env: dict[str, str], source: str = "config") -> Settings:
         models=tuple(models),
         database=database,
         log_content=bool(raw.get("log_content", True)),
+        log_content_max_bytes=int(
+            _number(raw, "log_content_max_bytes", DEFAULT_LOG_CONTENT_MAX_BYTES, 0, source, integer=True)
+        ),
         host=str(raw.get("host", "127.0.0.1")),
         port=port,
         log_queue_size=int(raw.get("log_queue_size", 100_000)),
+        client_header_timeout_s=_number(raw, "client_header_timeout_s", 30.0, 0.1, source),
+        client_body_timeout_s=_number(raw, "client_body_timeout_s", 60.0, 0.1, source),
+        shutdown_grace_s=int(_number(raw, "shutdown_grace_s", 30, 0, source, integer=True)),
         source=source,
         preference=_parse_preference(raw.get("preference"), models, source),
         auth=_parse_auth(raw.get("auth"), source),
@@ -283,6 +317,12 @@ def _parse_preference(raw: Any, models: list[ModelConfig], source: str) -> Prefe
             _number(
                 raw, "battles_per_user_per_day", defaults.battles_per_user_per_day, 1, where, integer=True
             )
+        ),
+        votes_per_key_per_day=int(
+            _number(raw, "votes_per_key_per_day", defaults.votes_per_key_per_day, 1, where, integer=True)
+        ),
+        battles_per_key_per_day=int(
+            _number(raw, "battles_per_key_per_day", defaults.battles_per_key_per_day, 1, where, integer=True)
         ),
         max_battle_age_hours=_number(raw, "max_battle_age_hours", defaults.max_battle_age_hours, 0, where),
         bootstrap_rounds=int(

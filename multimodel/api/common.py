@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from multimodel.api.openai import error_response
-from multimodel.errors import GatewayError, invalid
+from multimodel.errors import ECHO_MAX_CHARS, GatewayError, echo, invalid
 from multimodel.store.db import describe_error
 
 log = logging.getLogger("multimodel")
@@ -46,7 +46,9 @@ def only_fields(body: dict[str, Any], known: Collection[str]) -> None:
     """Reject unknown fields: a typo (`ratting`) must not pass as a request without it."""
     for key in body:
         if key not in known:
-            raise invalid(f"unknown field {key!r} (known: {', '.join(sorted(known))})", key)
+            raise invalid(
+                f"unknown field {echo(key)} (known: {', '.join(sorted(known))})", key[:ECHO_MAX_CHARS]
+            )
 
 
 def opt_user(body: dict[str, Any], key: str = "user", max_len: int = 256) -> str | None:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from multimodel.api.common import endpoint, in_db, json_response, only_fields, opt_user
 from multimodel.api.flow import read_json
 from multimodel.auth.middleware import key_of
-from multimodel.errors import GatewayError, invalid
+from multimodel.errors import GatewayError, echo, invalid
 from multimodel.formats import fields as f
 from multimodel.gateway import Gateway
 from multimodel.preference import store
@@ -72,7 +72,7 @@ async def post_feedback(request: Request) -> Response:
     if answer is None:
         raise GatewayError(
             "not_found",
-            f"no answer has request id {row.request_id!r}",
+            f"no answer has request id {echo(row.request_id)}",
             param="request_id",
             code="request_not_found",
         )

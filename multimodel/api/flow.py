@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from multimodel.auth.keys import KeyRecord, check_model
@@ -26,6 +27,12 @@ log = logging.getLogger("multimodel")
 
 # Cap on request bodies: larger ones get a 413 in the caller's format before any parsing.
 MAX_BODY = 32 * 1024 * 1024
+# Set in a request's ASGI scope by the server (multimodel.server) when its body timed out: a 408
+# is logged then, not a client that left.
+READ_TIMED_OUT = "multimodel.read_timed_out"
+# Cap on the nesting of arrays and objects in a request body: far above any real tool schema, far
+# below the 255 levels at which orjson (and so the upstream request) would fail.
+MAX_DEPTH = 64
 
 
 class Encoder(Protocol):
@@ -65,6 +72,26 @@ new_request_id = _Ids().next
 
 
 async def read_json(request: Request) -> dict[str, Any]:
+    try:
+        raw = await _read_body(request)
+    except ClientDisconnect:
+        raise _unread(request) from None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if str(e).startswith("depth limit"):  # orjson's own limit, 1024 levels
+            raise _too_deep() from None
+        raise invalid(
+            f"the request body is not valid JSON ({e.args[0] if e.args else 'parse error'})"
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    if _deeper_than(body, MAX_DEPTH):
+        raise _too_deep()
+    return body
+
+
+async def _read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
@@ -72,23 +99,43 @@ async def read_json(request: Request) -> dict[str, Any]:
         raw = await request.body()
         if len(raw) > MAX_BODY:  # a content-length that understated the body
             raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
-    else:  # chunked: count while reading, so an endless body cannot fill the memory
-        parts, size = [], 0
-        async for part in request.stream():
-            size += len(part)
-            if size > MAX_BODY:
-                raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
-            parts.append(part)
-        raw = b"".join(parts)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise invalid(
-            f"the request body is not valid JSON ({e.args[0] if e.args else 'parse error'})"
-        ) from None
-    if not isinstance(body, dict):
-        raise invalid("the request body must be a JSON object")
-    return body
+        return raw
+    # chunked: count while reading, so an endless body cannot fill the memory
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY:
+            raise GatewayError("request_too_large", f"request body over {MAX_BODY} bytes")
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _unread(request: Request) -> GatewayError:
+    """The request body never came whole: the client left, or (the server's read timeout) stalled."""
+    if request.scope.get(READ_TIMED_OUT):
+        return GatewayError("request_timeout", "the request body did not arrive in time")
+    return GatewayError("client_disconnected", "the client closed the connection before its request ended")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest in `value` more than `limit` deep: level by level, so that
+    nothing recurses, and each value is looked at once. Its cost follows the number of values, not
+    the bytes: a scan of the text for brackets would cost more than parsing a long prompt."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            v
+            for c in level
+            for v in (c.values() if type(c) is dict else c)
+            if type(v) is dict or type(v) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _too_deep() -> GatewayError:
+    return invalid(f"the request body nests JSON deeper than {MAX_DEPTH} levels")
 
 
 def check_capabilities(route: Route, req: ChatRequest) -> None:
@@ -114,6 +161,7 @@ class _Log:
         )
         if key is not None:
             self.row.key_id = key.id
+        gw.open_rows.add(request_id)
 
     def route(self, route: Route, stream: bool) -> None:
         self.row.public_model = route.config.name
@@ -176,11 +224,13 @@ async def serve_prepared(
     route: Route,
     endpoint: str,
     key: KeyRecord | None = None,
+    request_id: str | None = None,
 ) -> Response:
     """Answer a request the gateway built itself (the arena's) on a given route, through the same
     flow and usage log as serve_chat. The answer shows `req.model`, which may hide the route's name;
-    the usage row has the real one."""
-    return await _answer(gw, fmt, _Log(gw, fmt.name, endpoint, new_request_id(), key), req=req, route=route)
+    the usage row has the real one. `request_id`: one the caller recorded before the call."""
+    ulog = _Log(gw, fmt.name, endpoint, request_id or new_request_id(), key)
+    return await _answer(gw, fmt, ulog, req=req, route=route)
 
 
 async def _answer(
@@ -204,7 +254,7 @@ async def _answer(
         # The arena's prepared requests stay on their model: a fallback would answer for another.
         fallbacks = route is None
         if route is None:
-            route = gw.router.resolve(req.model)
+            route = gw.router.resolve(req.model, ulog.key.models if ulog.key is not None else None)
             if route.config.name != req.model:  # an alias (`auto`) chose the model: the answer names it
                 ulog.row.route, req.model = req.model, route.config.name
         ulog.route(route, req.stream)
@@ -236,11 +286,22 @@ async def _answer(
     except GatewayError as err:
         ulog.done(None, err.status, err.kind, req)
         return fmt.error_response(err, request_id)
+    except asyncio.CancelledError:
+        # The server cancels what still runs when its shutdown grace ends. Nothing above this
+        # handler waits on the cancellation: answer in the caller's format and log the row (the
+        # upstream may bill the call) instead of dying with a bare 500 and no row.
+        cut = shutdown_error()
+        ulog.done(None, cut.status, cut.kind, req)
+        return fmt.error_response(cut, request_id)
     except Exception as e:  # a bug of ours: answer cleanly, keep the trace in the server log only
         log.error("request %s failed: %s", request_id, e.__class__.__name__, exc_info=True)
         bug = GatewayError("api_error", "internal error in the gateway")
         ulog.done(None, 500, bug.kind, req)
         return fmt.error_response(bug, request_id)
+
+
+def shutdown_error() -> GatewayError:
+    return GatewayError("shutdown", "the gateway shut down before the answer was ready; try again")
 
 
 def _stream_headers(request_id: str) -> dict[str, str]:
@@ -287,10 +348,19 @@ async def _stream(
         log.error("stream %s failed: %s", request_id, e.__class__.__name__, exc_info=True)
         error = "api_error"
         yield enc.error(GatewayError("api_error", "internal error in the gateway"))
+    except asyncio.CancelledError:
+        if not ulog.gw.stopping:  # the client left
+            raise
+        # Cut by the end of the shutdown grace: end the stream with an error event, as for an error.
+        cut = shutdown_error()
+        error = cut.kind
+        yield enc.error(cut)
     finally:
-        if events is not None:
-            await _aclose(events)
-        ulog.done(result, 200, error, req)
+        try:
+            if events is not None:
+                await _aclose(events)
+        finally:  # even when a cancellation interrupts the close
+            ulog.done(result, 200, error, req)
 
 
 async def _aclose(events: AsyncIterator[Event | list[Event]]) -> None:

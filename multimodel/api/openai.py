@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import sys
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from multimodel.api.flow import ClientFormat, Encoder, new_request_id, read_json, serve_chat
+from multimodel.api.flow import ClientFormat, Encoder, new_request_id, read_json, serve_chat, shutdown_error
 from multimodel.auth.keys import check_model
 from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError, invalid
@@ -68,12 +69,13 @@ async def embeddings(request: Request) -> Response:
     row = UsageRow(request_id, created, "openai", "embeddings", "", None, None, False, 200, None, 0.0, None)
     key = key_of(request)
     row.key_id = key.id if key is not None else None
+    gw.open_rows.add(request_id)
     try:
         body = await read_json(request)
         ereq, fmt = _parse_embeddings(body)
         row.public_model = ereq.model
         check_model(key, ereq.model)
-        route = gw.router.resolve(ereq.model)
+        route = gw.router.resolve(ereq.model, key.models if key is not None else None)
         row.provider, row.upstream_model = route.config.provider, route.config.model
         # The deployments, retries, breakers and fallbacks of the model, as for chat.
         answered, dep, result = await attempts.embed(route, ereq, row.attempts)
@@ -99,6 +101,10 @@ async def embeddings(request: Request) -> Response:
     except GatewayError as err:
         row.status, row.error_type = openai_chat.error_status(err), err.kind
         return error_response(err, request_id)
+    except asyncio.CancelledError:  # cut by the end of the shutdown grace: see flow._answer
+        cut = shutdown_error()
+        row.status, row.error_type = cut.status, cut.kind
+        return error_response(cut, request_id)
     finally:
         row.latency_ms = (time.perf_counter() - t0) * 1000
         gw.log_usage(row)
@@ -143,10 +149,15 @@ def _encode(vector: list[float], fmt: str) -> list[float] | str:
     return base64.b64encode(a.tobytes()).decode()
 
 
-def _visible(request: Request, gw: Gateway) -> list[str]:
-    """The public names this caller may use (a key can be limited to some models)."""
+def _allowed(request: Request) -> frozenset[str] | None:
+    """The public names this caller may use (a key can be limited to some models); None: all."""
     key = key_of(request)
-    return [n for n in gw.router.names if key is None or key.models is None or n in key.models]
+    return None if key is None else key.models
+
+
+def _visible(request: Request, gw: Gateway) -> list[str]:
+    allowed = _allowed(request)
+    return [n for n in gw.router.names if allowed is None or n in allowed]
 
 
 async def list_models(request: Request) -> Response:
@@ -175,7 +186,7 @@ async def get_model(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     name = request.path_params["model"]
     if name not in _visible(request, gw):
-        err = gw.router.not_found(name)
+        err = gw.router.not_found(name, _allowed(request))  # naming only models the key may see
         if "anthropic-version" in request.headers:
             from multimodel.api.anthropic import error_response as anthropic_error
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from multimodel.errors import GatewayError
+from multimodel.errors import GatewayError, echo
 from multimodel.store.tables import api_keys, usage
 
 SECRET_PREFIX = "mm-"
@@ -41,7 +41,7 @@ def check_model(key: KeyRecord | None, name: str) -> None:
     if key is not None and key.models is not None and name not in key.models:
         raise GatewayError(
             "permission",
-            f"API key {key.name!r} may not use model {name!r}",
+            f"API key {key.name!r} may not use model {echo(name)}",
             param="model",
             code="model_not_allowed",
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from multimodel.errors import GatewayError, invalid
+from multimodel.errors import GatewayError, echo, invalid
 from multimodel.formats import fields as f
 from multimodel.types import (
     ChatRequest,
@@ -121,7 +121,7 @@ def _parse_message(m: Any, i: int) -> list[Message]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # provider-specific reasoning traces do not carry over to other models
         else:
-            raise invalid(f"'{w}.type' {kind!r} is not supported in a {role} message", f"{w}.type")
+            raise invalid(f"'{w}.type' {echo(kind)} is not supported in a {role} message", f"{w}.type")
     out = results
     if parts or calls or not results:
         out = [*results, Message(role, parts, tool_calls=calls)]
@@ -158,7 +158,7 @@ def _parse_tool(t: Any, i: int) -> Tool:
     t = f.obj(t, w)
     if t.get("type") not in (None, "custom"):
         raise invalid(
-            f"'{w}.type' {t.get('type')!r}: server tools are not supported by this gateway", f"{w}.type"
+            f"'{w}.type' {echo(t.get('type'))}: server tools are not supported by this gateway", f"{w}.type"
         )
     schema = f.obj(t.get("input_schema"), f"{w}.input_schema")
     return Tool(f.req_str(t, "name", w + "."), f.opt_str(t, "description", w + "."), schema)
@@ -219,11 +219,14 @@ _ERROR_TYPE = {
     "authentication": "authentication_error",
     "permission": "permission_error",
     "not_found": "not_found_error",
+    "request_timeout": "invalid_request_error",
     "request_too_large": "request_too_large",
     "rate_limit": "rate_limit_error",
+    "client_disconnected": "invalid_request_error",
     "api_error": "api_error",
     "upstream": "api_error",
     "overloaded": "overloaded_error",
+    "shutdown": "overloaded_error",
     "timeout": "timeout_error",
 }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from multimodel.errors import GatewayError, invalid
+from multimodel.errors import GatewayError, echo, invalid
 from multimodel.formats import fields as f
 from multimodel.types import (
     ChatRequest,
@@ -127,7 +127,7 @@ def _parse_content(v: Any, where: str, allow_images: bool) -> list[ContentPart]:
         elif kind == "refusal":
             continue
         else:
-            raise invalid(f"'{w}.type' {kind!r} is not supported here", f"{w}.type")
+            raise invalid(f"'{w}.type' {echo(kind)} is not supported here", f"{w}.type")
     return parts
 
 
@@ -219,16 +219,19 @@ _ERROR_TYPE = {
     "authentication": "authentication_error",
     "permission": "permission_error",
     "not_found": "invalid_request_error",
+    "request_timeout": "invalid_request_error",
     "request_too_large": "invalid_request_error",
     "rate_limit": "rate_limit_error",
+    "client_disconnected": "invalid_request_error",
     "api_error": "api_error",
     "upstream": "api_error",
     "overloaded": "service_unavailable",
+    "shutdown": "service_unavailable",
     "timeout": "timeout",
 }
 _ERROR_CODE = {
-    "not_found": "model_not_found",
     "authentication": "invalid_api_key",
+    "request_timeout": "request_timeout",
     "rate_limit": "rate_limit_exceeded",
     "timeout": "timeout",
 }

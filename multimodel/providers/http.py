@@ -57,6 +57,14 @@ async def post(
         raise _connection("upstream connection failed (refused or unreachable)") from None
     except aiohttp.ClientError as e:
         raise _connection(f"upstream request failed ({e.__class__.__name__})") from None
+    if resp.status in (401, 403):
+        # The gateway's own key (or its account) was refused: the operator's problem, not the
+        # client's. Passed on, a 401 would tell SDKs and the UI that the client's key is wrong.
+        # The upstream's text stays out: it may quote part of the key.
+        resp.release()
+        err = GatewayError("upstream", "the model's provider refused the gateway's credentials")
+        err.upstream_status = resp.status
+        raise err
     if resp.status >= 400:
         async with resp:
             data = await _error_json(resp)

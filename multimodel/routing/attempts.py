@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,8 @@ from multimodel.types import (
     TextDelta,
     ToolCallStart,
 )
+
+log = logging.getLogger("multimodel")
 
 Item = Event | list[Event]
 T = TypeVar("T")
@@ -275,6 +278,15 @@ def _succeeded(dep: Deployment, row: AttemptRow, t0: float, probe: bool) -> None
 
 
 def _failed(dep: Deployment, row: AttemptRow, err: GatewayError, t0: float, probe: bool) -> None:
+    if err.upstream_status in (401, 403):  # the client got a plain 502: the operator must hear why
+        log.warning(
+            "model %s, deployment %s (%s): the upstream refused the gateway's credentials (HTTP %d); "
+            "check its API key and account",
+            dep.config.name,
+            dep.id,
+            dep.config.provider,
+            err.upstream_status,
+        )
     cond = condition(err)
     row.status, row.error_type = err.upstream_status, cond or err.kind
     _ended(dep, row, "error", t0)

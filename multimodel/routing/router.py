@@ -5,9 +5,10 @@ candidate's route per request. routing/attempts.py runs a request along a route.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from multimodel.errors import ConfigError, GatewayError
+from multimodel.errors import ConfigError, GatewayError, echo
 from multimodel.providers.base import Provider, ProviderContext
 from multimodel.providers.registry import provider_class
 from multimodel.routing.auto import AutoRoute
@@ -73,19 +74,25 @@ class Router:
         """Every deployment's provider, for start-up and shutdown."""
         return [d.provider for r in self.routes.values() for d in r.deployments]
 
-    def resolve(self, name: str) -> Route:
+    def resolve(self, name: str, allowed: Collection[str] | None = None) -> Route:
         """The route answering `name`; for the `auto` alias a candidate's (so route.config.name
-        can differ from `name`)."""
+        can differ from `name`). `allowed`: see not_found."""
         route = self.routes.get(name)
         if route is None:
             if self.auto is not None and name == self.auto.name:
                 return self.routes[self.auto.pick()]
-            raise self.not_found(name)
+            raise self.not_found(name, allowed)
         return route
 
-    def not_found(self, name: str) -> GatewayError:
+    def not_found(self, name: str, allowed: Collection[str] | None = None) -> GatewayError:
+        """`allowed`: the names the caller may use (a model-limited API key); the message lists
+        only those of them that exist, never a model the caller cannot see."""
+        available = (
+            self._available if allowed is None else ", ".join(n for n in self.names if n in allowed) or "none"
+        )
         return GatewayError(
             "not_found",
-            f"The model {name!r} does not exist. Available models: {self._available}",
+            f"The model {echo(name)} does not exist. Available models: {available}",
             param="model",
+            code="model_not_found",
         )

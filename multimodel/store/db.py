@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 
 log = logging.getLogger(__name__)
@@ -147,3 +148,37 @@ def describe_error(e: Exception) -> str:
     orig = getattr(e, "orig", None) or e
     first_line = (str(orig).strip().splitlines() or [""])[0]
     return f"{type(orig).__name__}: {first_line[:300]}"
+
+
+# PostgreSQL SQLSTATE classes caused by the values written: 21 cardinality, 22 data exception
+# (a number out of range, a bad encoding), 23 integrity constraint, 54 program limit exceeded (an
+# index entry over the btree limit); and 42804, a value of the wrong type. Every other class is
+# the database's state, to wait out: 08 connection, 25 read-only, 40 serialization or deadlock,
+# 42 a missing table or privilege, 53 disk or memory, 55 lock timeout, 57 shutdown or cancel.
+_ROW_SQLSTATE_CLASSES = frozenset({"21", "22", "23", "54"})
+_ROW_SQLSTATES = frozenset({"42804"})
+# SQLite primary result codes caused by the values: TOOBIG, CONSTRAINT, MISMATCH. The others
+# (BUSY, LOCKED, READONLY, IOERR, FULL, ERROR as in "no such table", ...) are the database's.
+_ROW_SQLITE_CODES = frozenset({18, 19, 20})
+# Raised by a driver refusing a value before the database sees it (a lone surrogate, an
+# integer over 64 bits, a type it cannot send).
+_BIND_ERRORS = (UnicodeError, OverflowError, TypeError)
+
+
+def row_error(e: BaseException) -> bool:
+    """Whether a failed write was refused for the values written, so that retrying them can never
+    succeed; otherwise the database is unavailable (an outage), and a retry later may succeed."""
+    if isinstance(e, _BIND_ERRORS):
+        return True
+    orig = getattr(e, "orig", None)
+    state = getattr(orig, "sqlstate", None)  # psycopg
+    if isinstance(state, str):
+        return state[:2] in _ROW_SQLSTATE_CLASSES or state in _ROW_SQLSTATES
+    code = getattr(orig, "sqlite_errorcode", None)  # sqlite3 (its extended code)
+    if isinstance(code, int):
+        return code & 0xFF in _ROW_SQLITE_CODES
+    if isinstance(e, sa_exc.StatementError) and not isinstance(e, sa_exc.DBAPIError):
+        return True  # a bind processor failed on a value
+    # Without a code: a value the driver cannot adapt ("cannot adapt type", "Error binding
+    # parameter"), or another driver's own verdict.
+    return isinstance(e, sa_exc.IntegrityError | sa_exc.DataError | sa_exc.ProgrammingError)

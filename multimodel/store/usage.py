@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(slots=True)
@@ -45,3 +45,39 @@ class UsageRow:
     key_id: str | None = None  # the gateway API key (api_keys.id) that made the request
     # Every upstream call made for this request, in order; written with the row, in its transaction.
     attempts: list[AttemptRow] = field(default_factory=list)
+
+
+# A client's strings (the model asked for, the user) go into indexed columns: cut to this, so that
+# no entry can exceed PostgreSQL's btree limit (2704 bytes) and cost its row.
+NAME_MAX_CHARS = 256
+
+_CONTENT = ("prompt", "answer")
+_NAMES = tuple(f.name for f in fields(UsageRow) if f.type in ("str", "str | None") and f.name not in _CONTENT)
+_ATTEMPT_NAMES = tuple(f.name for f in fields(AttemptRow) if f.type in ("str", "str | None"))
+
+
+def bounded(row: UsageRow, content_max_bytes: int) -> UsageRow:
+    """The row (changed in place) with every short string cut to NAME_MAX_CHARS and the prompt
+    and answer to `content_max_bytes`: what the usage log may store of a request."""
+    for rows, names in ((row,), _NAMES), (row.attempts, _ATTEMPT_NAMES):
+        for r in rows:
+            for name in names:
+                v = getattr(r, name)
+                if v is not None and len(v) > NAME_MAX_CHARS:
+                    setattr(r, name, v[:NAME_MAX_CHARS])
+    if row.prompt is not None:
+        row.prompt = clip_content(row.prompt, content_max_bytes)
+    if row.answer is not None:
+        row.answer = clip_content(row.answer, content_max_bytes)
+    return row
+
+
+def clip_content(text: str, max_bytes: int) -> str:
+    """`text` if its UTF-8 fits in `max_bytes`, else its first `max_bytes` and a note saying so."""
+    if len(text) * 4 <= max_bytes:  # no character takes more than 4 bytes
+        return text
+    data = text[: max_bytes + 1].encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    head = data[:max_bytes].decode("utf-8", "ignore")  # drops a character cut in two
+    return f"{head}…[truncated to {max_bytes} bytes: {len(text)} characters in all]"

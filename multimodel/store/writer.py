@@ -3,13 +3,17 @@ thread writes them in batches, so the database is never on the hot path.
 
 Rows wait in memory (at most ``max_queue``, counting the batch being written) while
 the database is slow or down, and are retried with backoff; only when that memory is
-full are new rows dropped, and counted.
+full are new rows dropped, and counted. A row the database refuses for its values (see
+``db.row_error``) is never retried as it is: it is written again in a reduced form (short
+strings, numbers in range, no content, a note in ``prompt``), so that each request still
+leaves a row; when even that is refused it is counted as rejected, and logged.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import operator
 import threading
 import time
@@ -17,10 +21,9 @@ from collections import deque
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from multimodel.store.db import describe_error
+from multimodel.store.db import describe_error, row_error
 from multimodel.store.tables import attempts, usage
 from multimodel.store.usage import AttemptRow, UsageRow
 
@@ -43,8 +46,10 @@ _ERROR_LOG_EVERY_S = 60.0
 # A write that waits on a lock longer than this fails, gets logged and is retried.
 _PG_LOCK_TIMEOUT = "10s"
 
-# Errors caused by a row's content: retrying the same row can never succeed.
-_ROW_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError)
+# A refused row's reduced form: what is kept of each string, and the note in its `prompt`.
+REDUCED_CHARS = 64
+REDUCED_NOTE = "[usage log: the database refused this row; stored without content, values cut]"
+_INT_RANGE = (-(2**31), 2**31 - 1)  # the Integer columns' (32 bits on PostgreSQL)
 
 
 class UsageWriter:
@@ -69,14 +74,23 @@ class UsageWriter:
         self._finished = 0  # written + rejected, ever
         self._drops_reported = 0
         self._drops_logged_at = float("-inf")
-        self.written = 0
+        self.written = 0  # reduced rows included
         self.dropped = 0  # refused because the queue was full (or the writer closed)
-        self.rejected = 0  # refused by the database itself (bad row content); logged
+        self.reduced = 0  # refused by the database as they were, written in reduced form; logged
+        self.rejected = 0  # refused by the database even in reduced form, or not a UsageRow; logged
+        self.failed_writes = 0  # attempts failed in a row by an outage (0 after a write)
+        self._failing_since: float | None = None  # when the first of those began (monotonic)
 
     @property
     def pending(self) -> int:
         """Rows accepted but not yet written."""
         return self._held
+
+    @property
+    def failing_for(self) -> float:
+        """Seconds since the writes began failing for an outage; 0 while the database answers."""
+        since = self._failing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def start(self) -> None:
         if self._thread is None:
@@ -148,25 +162,26 @@ class UsageWriter:
                 self._write(batch)
             except Exception:  # a bug here must not kill the thread and silently stop logging
                 log.exception("usage log writer: unexpected error; %d rows lost", len(batch))
-                self._finish(len(batch), written=0, rejected=len(batch))
+                self._finish(len(batch), written=0, reduced=0, rejected=len(batch))
                 self._halt.wait(1.0)
 
     def _write(self, batch: list[UsageRow]) -> None:
         params, rejected = _to_params(batch)
-        written = 0
+        written = reduced = 0
         delay = BACKOFF_START_S
         failures = 0
         logged_at = float("-inf")
         while params:
-            try:
-                self._execute(params)
-            except _ROW_ERRORS:
+            e = self._attempt(params)
+            if e is not None and row_error(e):
                 # One bad row fails the whole INSERT: isolate it instead of retrying forever.
-                ok, bad, params = self._one_by_one(params)
+                ok, cut, bad, params, e = self._one_by_one(params)
                 written += ok
+                reduced += cut
                 rejected += bad
-                continue
-            except Exception as e:
+                if e is None:
+                    continue
+            if e is not None:
                 failures += 1
                 now = time.monotonic()
                 if now - logged_at >= _ERROR_LOG_EVERY_S:
@@ -186,7 +201,24 @@ class UsageWriter:
             params = []
         if failures:
             log.info("usage log: database writes recovered after %d failed attempts", failures)
-        self._finish(len(batch), written=written, rejected=rejected)
+        self._finish(len(batch), written=written, reduced=reduced, rejected=rejected)
+
+    def _attempt(self, params: list[Params]) -> Exception | None:
+        """One INSERT of these rows; the error if it failed. Keeps the outage streak for /ready."""
+        started = time.monotonic()
+        try:
+            self._execute(params)
+        except Exception as e:
+            if not row_error(e):
+                self.failed_writes += 1
+                if self._failing_since is None:
+                    self._failing_since = started
+                return e
+            error: Exception | None = e
+        else:
+            error = None
+        self.failed_writes, self._failing_since = 0, None  # the database answered
+        return error
 
     def _execute(self, params: list[Params]) -> None:
         tried = [a for _, row_attempts in params for a in row_attempts]
@@ -197,24 +229,41 @@ class UsageWriter:
             if tried:
                 conn.execute(self._insert_attempts, tried)
 
-    def _one_by_one(self, params: list[Params]) -> tuple[int, int, list[Params]]:
-        """Write rows singly; returns (written, rejected, rows still to write)."""
-        written = rejected = 0
+    def _one_by_one(self, params: list[Params]) -> tuple[int, int, int, list[Params], Exception | None]:
+        """Write rows singly, a refused one again in reduced form; returns (written, of which
+        reduced, rejected, rows still to write, the outage that stopped it)."""
+        written = reduced = rejected = 0
         for i, p in enumerate(params):
-            try:
-                self._execute([p])
-            except _ROW_ERRORS as e:
-                rejected += 1
-                log.error("usage log: the database refused a row, dropped it (%s)", describe_error(e))
-            except Exception:
-                return written, rejected, params[i:]  # an outage: the caller backs off and retries
-            else:
-                written += 1
-        return written, rejected, []
+            e = self._attempt([p])
+            if e is not None and row_error(e):
+                rid = p[0].get("request_id")
+                log.error(
+                    "usage log: the database refused the row of request %.64s (%s); storing it reduced",
+                    rid,
+                    describe_error(e),
+                )
+                p = _reduced(p)
+                e = self._attempt([p])
+                if e is None:
+                    reduced += 1
+                elif row_error(e):
+                    rejected += 1
+                    log.error(
+                        "usage log: the database refused the row of request %.64s even reduced (%s); "
+                        "it is lost",
+                        rid,
+                        describe_error(e),
+                    )
+                    continue
+            if e is not None:  # an outage: the caller backs off and retries from this row
+                return written, reduced, rejected, [p, *params[i + 1 :]], e
+            written += 1
+        return written, reduced, rejected, [], None
 
-    def _finish(self, n: int, *, written: int, rejected: int) -> None:
+    def _finish(self, n: int, *, written: int, reduced: int, rejected: int) -> None:
         with self._done:
             self.written += written
+            self.reduced += reduced
             self.rejected += rejected
             self._finished += n
             self._held -= n
@@ -257,6 +306,27 @@ def _params(r: UsageRow) -> Params:
     return dict(zip(FIELDS, _row_values(r), strict=True)), [
         {"request_id": rid, **dict(zip(ATTEMPT_FIELDS, _attempt_values(a), strict=True))} for a in r.attempts
     ]
+
+
+def _reduced(p: Params) -> Params:
+    """A refused row made as plain as it can be: strings cut short (and encodable), numbers in
+    range, no prompt or answer but REDUCED_NOTE in the prompt column."""
+    row, tried = p
+    return (
+        {k: _plain(v) for k, v in row.items()} | {"prompt": REDUCED_NOTE, "answer": None},
+        [{k: _plain(v) for k, v in a.items()} for a in tried],
+    )
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return min(max(v, _INT_RANGE[0]), _INT_RANGE[1])
+    if isinstance(v, float):
+        return v if math.isfinite(v) else 0.0
+    text = v if isinstance(v, str) else type(v).__name__
+    return text[:REDUCED_CHARS].encode("utf-8", "replace").decode()
 
 
 def _to_params(batch: list[UsageRow]) -> tuple[list[Params], int]:

@@ -222,7 +222,15 @@ def test_malformed_upstream_is_502(oc: openai.OpenAI, up: FakeUpstream, stream: 
 
 def test_unknown_path_and_method(gateway: GatewayProcess) -> None:
     r = httpx.get(gateway.url + "/v1/nothing-here")
-    assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
+    assert r.status_code == 404, r.text
+    validate("openai", "ErrorResponse", r.json())
+    # As OpenAI answers an unknown URL: not a model's 404, which SDKs and users read otherwise.
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["code"] == "unknown_url" and "/v1/nothing-here" in r.json()["error"]["message"]
+    r = httpx.post(gateway.url + "/v1/messages/nothing-here", json={})
+    assert r.status_code == 404, r.text
+    validate("anthropic", "ErrorResponse", r.json())
+    assert r.json()["error"]["type"] == "not_found_error"
     r = httpx.get(gateway.openai_base + "/chat/completions")
     assert r.status_code == 405 and "error" in r.json()
 
@@ -231,7 +239,7 @@ def test_no_provider_key_in_any_response_or_log(
     gateway: GatewayProcess, up: FakeUpstream, oc: openai.OpenAI
 ) -> None:
     up.push(Fail(status=401, message="Incorrect API key provided"))
-    with pytest.raises(openai.AuthenticationError) as e:
+    with pytest.raises(openai.InternalServerError) as e:
         oc.chat.completions.create(model="gpt-test", messages=USER)  # type: ignore[arg-type]
     _no_secrets(e.value.response.text)
     assert (
@@ -239,6 +247,55 @@ def test_no_provider_key_in_any_response_or_log(
     )  # the key was really used upstream
     _no_secrets(httpx.get(gateway.url + "/ready").text + httpx.get(gateway.openai_base + "/models").text)
     _no_secrets(gateway.log())
+
+
+@pytest.mark.parametrize(("status", "model"), [(401, "gpt-test"), (403, "claude-test")])
+def test_an_upstream_refusing_the_gateways_key_is_a_502_for_the_client_and_a_warning_for_the_operator(
+    gateway: GatewayProcess,
+    up: FakeUpstream,
+    oc: openai.OpenAI,
+    ac: anthropic.Anthropic,
+    status: int,
+    model: str,
+) -> None:
+    """The client's own key is fine: a 401 would make SDKs and the web UI think it is not."""
+    upstream_text = "Incorrect API key provided: sk-tes*****cdef"  # what OpenAI says, with key bits
+    up.push(Fail(status=status, message=upstream_text))
+    with pytest.raises(openai.InternalServerError) as e:
+        oc.chat.completions.create(model=model, messages=USER)  # type: ignore[arg-type]
+    up.push(Fail(status=status, message=upstream_text))
+    with pytest.raises(anthropic.InternalServerError) as e2:
+        ac.messages.create(model=model, max_tokens=5, messages=USER)  # type: ignore[arg-type]
+    for response in (e.value.response, e2.value.response):
+        assert response.status_code == 502 and response.headers["x-request-id"]
+        assert "sk-" not in response.text and "Incorrect" not in response.text
+    deadline = time.monotonic() + 5
+    while f"deployment {model} ({'openai' if model == 'gpt-test' else 'anthropic'})" not in gateway.log():
+        assert time.monotonic() < deadline, gateway.log()[-2000:]
+        time.sleep(0.05)
+    warning = next(line for line in gateway.log().splitlines() if f"deployment {model} " in line)
+    assert "WARNING" in warning and f"HTTP {status}" in warning and "sk-" not in warning
+
+
+def test_json_nested_too_deep_is_a_400_not_a_500(gateway: GatewayProcess, up: FakeUpstream) -> None:
+    """orjson cannot write more than 255 levels: the upstream request would fail as our bug."""
+
+    def ask(depth: int) -> httpx.Response:
+        # Written by hand: Python's json (so the SDKs) cannot write 600 levels either.
+        schema = '{"type": "object", "properties": {"x": ' * depth + '{"type": "string"}' + "}}" * depth
+        tools = '[{"type": "function", "function": {"name": "f", "parameters": ' + schema + "}}]"
+        body = (
+            '{"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "tools": ' + tools + "}"
+        )
+        return httpx.post(gateway.openai_base + "/chat/completions", content=body.encode(), timeout=20)
+
+    for depth in (128, 600):  # past orjson's writing limit, and past its reading limit (1024)
+        r = ask(depth)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["message"] == "the request body nests JSON deeper than 64 levels"
+    # The schema sits 5 levels deep and each of its levels takes 2: 63 levels in all still pass.
+    assert ask(29).status_code == 200
+    assert up.calls == 1
 
 
 @pytest.mark.parametrize(

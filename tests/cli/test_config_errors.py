@@ -45,6 +45,10 @@ def _serve(
         ("database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'database'"]),
         ("colour: blue\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'colour'"]),
         (
+            "log_content_max_bytes: -1\nmodels:\n  - {name: m1, provider: openai, model: x}\n",
+            ["'log_content_max_bytes'", "at least 0"],
+        ),
+        (
             "models:\n  - {name: m1, provider: openai, model: x}\npreference: {auto: {candidates: [m1, m9]}}\n",
             ["preference", "'auto.candidates'", "'m9'"],
         ),

@@ -157,10 +157,10 @@ def test_fallbacks_follow_fallback_on(up: FakeUpstream) -> None:
         up.push(Fail(status=429))
         a = await answer(router.routes["m"], _req("m"), [])
         assert a.route.name == "b" and up.calls == 3
-        up.push(Fail(status=401))  # the request's own fault: never a fallback
+        up.push(Fail(status=400))  # the request's own fault: never a fallback
         with pytest.raises(GatewayError) as e:
             await answer(router.routes["m"], _req("m"), [])
-        assert e.value.kind == "authentication" and up.calls == 4
+        assert e.value.kind == "invalid_request" and up.calls == 4
 
     _run(models, go)
 

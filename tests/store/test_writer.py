@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import pytest
 
 from multimodel.store import UsageRow, UsageWriter
 from multimodel.store.queries import count_rows, fetch_rows
-from multimodel.store.writer import FIELDS
+from multimodel.store.writer import FIELDS, REDUCED_CHARS, REDUCED_NOTE
 
 from .conftest import Db
 
@@ -150,6 +151,55 @@ def test_a_row_the_database_refuses_is_dropped_alone(db: Db, writer: UsageWriter
     assert count_rows(db.engine) == 9
     writer.submit(make_row(100))  # and the writer carries on
     assert writer.flush(timeout=5) and count_rows(db.engine) == 10
+
+
+# Values each backend refuses for a row's content (none of them is an outage to wait out).
+REFUSED = {
+    "a number over 32 bits": ("output_tokens", 2**70),
+    "a lone surrogate": ("user", "alice \udc00"),
+    # 8,000 characters that do not compress: over PostgreSQL's btree entry limit (SQLite has none).
+    "an index entry too big": ("public_model", os.urandom(4000).hex()),
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSED)
+def test_a_refused_row_costs_only_its_content(db: Db, writer: UsageWriter, refusal: str) -> None:
+    field, value = REFUSED[refusal]
+    bad = make_row(5)
+    setattr(bad, field, value)
+    for i in range(10):
+        writer.submit(bad if i == 5 else make_row(i))
+    assert writer.flush(timeout=10)
+    stored = {r["request_id"]: r for r in fetch_rows(db.engine)}
+    assert len(stored) == 10 and (writer.written, writer.rejected) == (10, 0)
+    for i in (0, 1, 2, 3, 4, 6, 7, 8, 9):  # the rest of the batch as it was
+        row = make_row(i)
+        assert {f: stored[row.request_id][f] for f in FIELDS} == {f: getattr(row, f) for f in FIELDS}
+    kept = stored[bad.request_id]
+    if refusal == "an index entry too big" and db.backend == "sqlite":
+        assert kept["public_model"] == value and writer.reduced == 0
+    else:  # the request still has its row: its numbers, cut strings, a note instead of content
+        assert writer.reduced == 1
+        assert (kept["prompt"], kept["answer"]) == (REDUCED_NOTE, None)
+        assert (kept["status"], kept["input_tokens"], kept["latency_ms"]) == (200, 5, bad.latency_ms)
+        assert kept["public_model"] == bad.public_model[:REDUCED_CHARS]
+        assert kept["output_tokens"] == (2**31 - 1 if field == "output_tokens" else bad.output_tokens)
+        assert kept["user"] == ("alice ?" if field == "user" else "alice")
+    writer.submit(make_row(100))  # and the writer carries on
+    assert writer.flush(timeout=5) and count_rows(db.engine) == 11
+
+
+def test_the_writer_says_how_long_its_writes_have_failed(db: Db, writer: UsageWriter) -> None:
+    assert (writer.failing_for, writer.failed_writes) == (0.0, 0)
+    with db.outage("renamed"):
+        writer.submit(make_row(1))
+        deadline = time.monotonic() + 10
+        while writer.failed_writes < 3:
+            assert time.monotonic() < deadline, "the writer did not retry"
+            time.sleep(0.05)
+        assert writer.failing_for > 0 and writer.pending == 1
+    assert writer.flush(timeout=15)
+    assert (writer.failing_for, writer.failed_writes, writer.written) == (0.0, 0, 1)
 
 
 def test_a_repeated_request_id_is_stored_once(db: Db, writer: UsageWriter) -> None:
