@@ -26,12 +26,12 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from multimodel.config.schema import DeploymentConfig, ProviderOptions
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, Sampler, StopMatcher
 from multimodel.providers.base import Capabilities, Provider, ProviderContext
-from multimodel.settings import ModelConfig
 from multimodel.types import (
     ChatRequest,
     EmbedRequest,
@@ -53,10 +53,18 @@ _WEIGHT_FILES = (
 )
 
 
+class InhouseOptions(ProviderOptions):
+    device: str = "auto"  # auto: cuda when there is a GPU, else cpu; or any torch device
+    # float32 on CPU (half precision is slow there); bfloat16 by default on a GPU.
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
+
+
 class InhouseProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(tools=False, vision=False, embeddings=True)
+    Options: ClassVar[type[ProviderOptions]] = InhouseOptions
+    options: InhouseOptions
 
-    def __init__(self, config: ModelConfig, ctx: ProviderContext) -> None:
+    def __init__(self, config: DeploymentConfig, ctx: ProviderContext) -> None:
         super().__init__(config, ctx)
         self.directory = Path(config.model).expanduser()
         self._model: Any = None
@@ -73,7 +81,7 @@ class InhouseProvider(Provider):
     # --- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    def validate(cls, config: ModelConfig) -> str | None:
+    def validate(cls, config: DeploymentConfig) -> str | None:
         problem = _check_dir(Path(config.model).expanduser())
         return f"field 'model': in-house model directory {config.model}: {problem}" if problem else None
 
@@ -81,7 +89,7 @@ class InhouseProvider(Provider):
         problem = _check_dir(self.directory)
         if problem:
             raise ConfigError(
-                f"model {self.config.name!r}: in-house model directory {self.directory}: {problem}"
+                f"model {self.config.id!r}: in-house model directory {self.directory}: {problem}"
             )
         await asyncio.to_thread(self._load)
 
@@ -93,11 +101,10 @@ class InhouseProvider(Provider):
 
         hf_logging.disable_progress_bar()  # a progress bar per load is noise in a server's log
 
-        device = str(self.config.options.get("device", "auto"))
+        device = self.options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        # float32 on CPU (half precision is slow there); bfloat16 by default on a GPU.
-        dtype_name = self.config.options.get("dtype", "float32" if device == "cpu" else "bfloat16")
+        dtype_name = self.options.dtype or ("float32" if device == "cpu" else "bfloat16")
         try:
             dtype = getattr(torch, str(dtype_name))
             tokenizer = AutoTokenizer.from_pretrained(self.directory)
@@ -109,7 +116,7 @@ class InhouseProvider(Provider):
         except (OSError, ValueError, AttributeError, RuntimeError, KeyError) as e:
             msg = " ".join(str(e).split())[:300]
             raise ConfigError(
-                f"model {self.config.name!r}: cannot load in-house model from {self.directory}: {msg}"
+                f"model {self.config.id!r}: cannot load in-house model from {self.directory}: {msg}"
             ) from None
         model.eval()
         params = inspect.signature(model.forward).parameters
@@ -139,7 +146,7 @@ class InhouseProvider(Provider):
         if room <= 0:
             raise GatewayError(
                 "invalid_request",
-                f"the prompt is {len(prompt_ids)} tokens; model {self.config.name!r} has a context window of {window}",
+                f"the prompt is {len(prompt_ids)} tokens; model {self.config.id!r} has a context window of {window}",
                 param="messages",
             )
         max_tokens = min(request.max_tokens or DEFAULT_MAX_TOKENS, room)
@@ -159,7 +166,7 @@ class InhouseProvider(Provider):
                 if item is None:
                     break
                 if isinstance(item, BaseException):
-                    raise GatewayError("api_error", f"in-house model {self.config.name!r} failed: {item}")
+                    raise GatewayError("api_error", f"in-house model {self.config.id!r} failed: {item}")
                 output_tokens += 1
                 if item in eos_ids:
                     finish = Finish("stop")
@@ -210,7 +217,7 @@ class InhouseProvider(Provider):
                 "put": lambda item: call(queue.put_nowait, item),
                 "done": lambda: call(self._queue_lock.release),
             },
-            name=f"multimodel-inhouse:{self.config.name}",
+            name=f"multimodel-inhouse:{self.config.id}",
             daemon=True,
         )
         try:
@@ -256,7 +263,7 @@ class InhouseProvider(Provider):
             done()
 
     def _validate(self, request: ChatRequest) -> None:
-        name = self.config.name
+        name = self.config.id
         if request.tools:
             raise GatewayError("invalid_request", f"model {name!r} does not support tools", param="tools")
         for m in request.messages:
@@ -277,7 +284,7 @@ class InhouseProvider(Provider):
                 prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception as e:  # jinja2 errors: the template rejects these messages
                 raise GatewayError(
-                    "invalid_request", f"model {self.config.name!r}: {e}", param="messages"
+                    "invalid_request", f"model {self.config.id!r}: {e}", param="messages"
                 ) from None
             # The template writes its own special tokens (bos, turn markers).
             return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
@@ -286,14 +293,14 @@ class InhouseProvider(Provider):
 
     def _loaded(self) -> tuple[Any, Any]:
         if self._model is None:
-            raise GatewayError("overloaded", f"in-house model {self.config.name!r} is not loaded")
+            raise GatewayError("overloaded", f"in-house model {self.config.id!r} is not loaded")
         return self._tokenizer, self._model
 
     # --- embeddings --------------------------------------------------------------------------
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         tokenizer, model = self._loaded()
-        name = self.config.name
+        name = self.config.id
         if not request.inputs:
             raise GatewayError("invalid_request", "input must not be empty", param="input")
         seqs = [

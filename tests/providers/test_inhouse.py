@@ -23,7 +23,8 @@ from multimodel.inhouse.decoding import IncrementalDecoder, StopMatcher
 from multimodel.inhouse.tiny import make_tiny_model
 from multimodel.providers.base import ProviderContext
 from multimodel.providers.inhouse import InhouseProvider
-from multimodel.settings import ModelConfig, embedded_defaults
+from multimodel.config.load import embedded_defaults
+from multimodel.config.schema import DeploymentConfig, parse
 from multimodel.types import (
     ChatRequest,
     ChatResult,
@@ -65,8 +66,8 @@ def serve(model_dir: Path | str, scenario: Callable[[InhouseProvider], Awaitable
     return asyncio.run(main())
 
 
-def _config(name: str, model_dir: Path | str) -> ModelConfig:
-    return ModelConfig(name=name, provider="inhouse", model=str(model_dir))
+def _config(name: str, model_dir: Path | str) -> DeploymentConfig:
+    return DeploymentConfig(id=name, provider="inhouse", model=str(model_dir))
 
 
 async def events(provider: InhouseProvider, **kw: Any) -> list[Any]:
@@ -318,8 +319,9 @@ def test_bad_directory_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_shipped_house_tiny_answers() -> None:
-    config = embedded_defaults({}).model("house-tiny")
-    assert config is not None and config.provider == "inhouse"
+    model = parse(embedded_defaults({})).model("house-tiny")
+    assert model is not None and model.first.provider == "inhouse"
+    config = model.first
     messages = [Message("user", [TextPart("What news, my lord?")])]
     result = collect(
         serve(config.model, lambda p: events(p, messages=messages, max_tokens=30, seed=1), name="house-tiny")

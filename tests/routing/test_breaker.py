@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from multimodel.routing.breaker import CircuitBreaker
-from multimodel.routing.policy import Breaker
+from multimodel.config.schema import Breaker
 
 
 def test_opens_after_n_failures_within_the_window_only() -> None:
