@@ -224,6 +224,7 @@ def _add_commands() -> None:
         "multimodel.inhouse.commands",
         "multimodel.preference.commands",
         "multimodel.auth.commands",
+        "multimodel.config.commands",
     ):
         for command in importlib.import_module(module).COMMANDS:
             main.add_command(command)

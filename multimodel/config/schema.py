@@ -41,7 +41,8 @@ class ConfigError(Exception):
 class Strict(BaseModel):
     """A config section: frozen, no coercion, no unknown keys (the closest known key suggested)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # Attribute docstrings become the JSON Schema's descriptions (an editor shows them).
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -85,7 +86,9 @@ class Price(Strict):
     """USD per million tokens."""
 
     input_per_mtok: NonNegative = 0.0
+    """USD per million input tokens."""
     output_per_mtok: NonNegative = 0.0
+    """USD per million output tokens."""
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
@@ -97,15 +100,24 @@ class Price(Strict):
 
 
 class Timeouts(Strict):
+    """Seconds."""
+
     connect: Positive = 10.0
-    first_byte: Positive = 60.0  # until the upstream's response headers
+    first_byte: Positive = 60.0
+    """Until the upstream's response headers."""
     total: Positive = 600.0
+    """The whole upstream call, to its last byte."""
 
 
 class Retries(Strict):
-    attempts: Annotated[int, Field(ge=0, le=10)] = 0  # tries after the first has failed (0: never)
-    backoff_s: NonNegative = 0.5  # the first wait; doubled each time, with jitter
-    max_backoff_s: NonNegative = 8.0  # the longest wait, also for a `retry-after` (longer: fall back)
+    """Retries of a failed upstream call, with exponential backoff and jitter."""
+
+    attempts: Annotated[int, Field(ge=0, le=10)] = 0
+    """Tries after the first has failed (0: never)."""
+    backoff_s: NonNegative = 0.5
+    """The first wait; doubled each time, with jitter."""
+    max_backoff_s: NonNegative = 8.0
+    """The longest wait, also for a `retry-after` (longer: fall back)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Retries:
@@ -115,23 +127,36 @@ class Retries(Strict):
 
 
 class Breaker(Strict):
-    failures: Annotated[int, Field(ge=1)] = 5  # this many failures of a deployment within window_s ...
+    """A circuit breaker per deployment."""
+
+    failures: Annotated[int, Field(ge=1)] = 5
+    """After this many failures of a deployment within `window_s` ..."""
     window_s: Positive = 30.0
-    cooldown_s: Positive = 30.0  # ... take it out of rotation this long, then let one probe through
+    """Seconds over which failures count."""
+    cooldown_s: Positive = 30.0
+    """... it rests this long (seconds), then one request probes it."""
 
 
 class DeploymentConfig(Strict):
     """One upstream serving a public model: what each provider instance receives."""
 
-    id: Name  # unique within its model; a model written without `deployments` has one, its name
-    provider: Name  # a registered provider kind (checked by Router.build)
-    model: Name  # the upstream's model id (inhouse: a model directory)
+    id: Name
+    """Unique within its model; a model written without `deployments` has one, its name."""
+    provider: Name
+    """A registered provider kind (checked by Router.build)."""
+    model: Name
+    """The upstream's model id (inhouse: a model directory)."""
     api_base: HttpUrl | None = None
-    api_key_env: EnvVar | None = None  # the environment variable holding the key; read at start-up
+    """The upstream's base URL, when not the provider kind's default (proxies, Azure, tests)."""
+    api_key_env: EnvVar | None = None
+    """The environment variable holding the upstream's key (never the key itself); read at start-up."""
     price: Price | None = None
+    """USD per million tokens; unpriced: cost is not counted."""
     timeouts: Timeouts = Timeouts()
-    options: dict[str, Any] = {}  # typed by the provider kind's `Options` (Router.build)
-    weight: NonNegative = 1.0  # share of the traffic under the `weighted` strategy
+    options: dict[str, Any] = {}
+    """The provider kind's own settings (each kind declares its keys)."""
+    weight: NonNegative = 1.0
+    """Share of the traffic under the `weighted` strategy."""
 
     @property
     def base(self) -> str | None:
@@ -146,12 +171,17 @@ class Policy(Strict):
     one fails (retries, fallbacks), how long a request may take. All opt-in: without these fields
     a model is one deployment, one upstream call per request, no breaker."""
 
-    strategy: Name = DEFAULT_STRATEGY  # a registered strategy (checked by Router.build)
-    fallbacks: tuple[Name, ...] = ()  # other public models, tried in order
+    strategy: Name = DEFAULT_STRATEGY
+    """A registered strategy (checked by Router.build)."""
+    fallbacks: tuple[Name, ...] = ()
+    """Other public models, tried in order."""
     fallback_on: tuple[Condition, ...] = CONDITIONS
+    """The failures that move a request to the fallbacks."""
     retries: Retries = Retries()
-    deadline_s: Positive | None = None  # the whole request: every attempt, wait and fallback
+    deadline_s: Positive | None = None
+    """The whole request: every attempt, wait and fallback."""
     breaker: Breaker | None = None
+    """Off unless set."""
 
 
 POLICY_KEYS = tuple(Policy.model_fields)
@@ -165,7 +195,9 @@ class ModelConfig(Strict):
     """
 
     name: Name
+    """The id clients send."""
     deployments: Annotated[tuple[DeploymentConfig, ...], Field(min_length=1)]
+    """The upstreams serving it, chosen per request by `strategy`."""
     policy: Policy = Policy()
 
     @model_validator(mode="before")
@@ -224,20 +256,31 @@ class AutoSettings(Strict):
     """The `auto` route: one candidate per request, by Thompson sampling over the arena ratings."""
 
     name: Name = "auto"
+    """The public name clients send."""
     candidates: Annotated[tuple[Name, ...], Field(min_length=1)]
-    floor: Annotated[float, Field(ge=0, le=1)] = 0.05  # each candidate's minimum share of the picks
-    # Skip candidates whose price (input + output USD per million tokens) is above this; unpriced pass.
+    """The models it chooses among."""
+    floor: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Each candidate's minimum share of the picks."""
     max_price_per_mtok: NonNegative | None = None
-    refresh_seconds: Positive = 30.0  # how often the ratings are re-read from the database
+    """Skip candidates whose price (input + output USD per million tokens) is above this; unpriced pass."""
+    refresh_seconds: Positive = 30.0
+    """How often the ratings are re-read from the database."""
 
 
 class PreferenceSettings(Strict):
-    arena_pool: Annotated[tuple[Name, ...], Field(min_length=2)] | None = None  # None: every model
-    auto: AutoSettings | None = None  # no `auto` route unless configured
+    """Feedback, the arena and the leaderboard."""
+
+    arena_pool: Annotated[tuple[Name, ...], Field(min_length=2)] | None = None
+    """The arena's models; unset: every model."""
+    auto: AutoSettings | None = None
+    """No `auto` route unless configured."""
     votes_per_user_per_day: Annotated[int, Field(ge=1)] = 200
-    battles_per_user_per_day: Annotated[int, Field(ge=1)] = 1000  # without a user id: per API key
+    battles_per_user_per_day: Annotated[int, Field(ge=1)] = 1000
+    """Without a user id: per API key."""
     max_battle_age_hours: Positive = 24.0
+    """A battle takes its vote within this many hours."""
     bootstrap_rounds: Annotated[int, Field(ge=1)] = 1000
+    """Rounds of the leaderboard's bootstrap confidence intervals."""
 
     @property
     def refresh_seconds(self) -> float:
@@ -249,22 +292,28 @@ class AuthSettings(Strict):
     """Gateway API keys (`multimodel keys create`): off by default so the embedded defaults run as is."""
 
     require_keys: bool = False
-    # How often the keys and their spend are re-read (a revoked key stops working within this).
+    """Every /v1/ endpoint needs a gateway key."""
     refresh_seconds: Positive = 10.0
-    # redis://host:port/db: rate limits shared by every replica; unset: each replica counts its own.
+    """How often the keys and their spend are re-read (a revoked key stops working within this)."""
     redis_url: Annotated[str, Field(pattern=_REDIS)] | None = None
+    """redis://host:port/db: rate limits shared by every replica; unset: each replica counts its own."""
 
 
 class Settings(Strict):
     """The whole config file."""
 
     database: Annotated[str, Field(pattern=_DATABASE)] = DEFAULT_DATABASE
-    log_content: bool = True  # keep prompts and answers in the usage log
+    """sqlite:///FILE, or postgresql://user@host:5432/db for several replicas."""
+    log_content: bool = True
+    """Keep prompts and answers in the usage log."""
     host: Name = "127.0.0.1"
+    """The address `multimodel serve` listens on."""
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    # Usage-log writer: the most rows held in memory while the database is slow or down.
+    """The port `multimodel serve` listens on (0: any free port)."""
     log_queue_size: Annotated[int, Field(ge=1)] = 100_000
+    """Usage-log writer: the most rows held in memory while the database is slow or down."""
     models: Annotated[tuple[ModelConfig, ...], Field(min_length=1)]
+    """The public models."""
     preference: PreferenceSettings = PreferenceSettings()
     auth: AuthSettings = AuthSettings()
     _source: str = PrivateAttr(default="config")
