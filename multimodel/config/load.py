@@ -35,7 +35,6 @@ from multimodel.config.schema import (
 
 # The embedded defaults' in-house models (shipped in the repository, made by scripts/make_house_models).
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_INHOUSE_DIR = MODELS_DIR / "house-tiny"
 HOUSE_MODELS = ("house-mini", "house-tiny")
 
 PREFIX = "MULTIMODEL_"

@@ -161,7 +161,7 @@ def _git_commit() -> str | None:
 @click.option("--replace", is_flag=True, help="Replace a model of the same name.")
 def register(model_dir: str, name: str, config_file: str, replace: bool) -> None:
     """Add an exported model directory to the gateway config as an `inhouse` model."""
-    from multimodel.config.load import DEFAULT_INHOUSE_DIR
+    from multimodel.config.load import embedded_defaults
     from multimodel.config.schema import ConfigError, DeploymentConfig, parse
     from multimodel.providers.inhouse import InhouseProvider
 
@@ -171,11 +171,8 @@ def register(model_dir: str, name: str, config_file: str, replace: bool) -> None
     problem = InhouseProvider.validate(DeploymentConfig(id=name, provider="inhouse", model=model))
     if problem:
         die(f"{model_dir}: {problem}")
-    if path.is_file():
-        raw = yaml.safe_load(path.read_text()) or {}
-    else:  # start from the embedded default's shape, keeping its house model
-        raw = {"database": "sqlite:///multimodel.db",
-               "models": [{"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)}]}  # fmt: skip
+    # A new file starts from the embedded defaults, keeping their house models.
+    raw = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else embedded_defaults({})
     models = raw.setdefault("models", [])
     existing = [i for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == name]
     if existing and not replace:

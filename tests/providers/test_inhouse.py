@@ -18,13 +18,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from multimodel.config.load import embedded_defaults
+from multimodel.config.schema import DeploymentConfig, parse
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, StopMatcher
 from multimodel.inhouse.tiny import make_tiny_model
 from multimodel.providers.base import ProviderContext
 from multimodel.providers.inhouse import InhouseProvider
-from multimodel.config.load import embedded_defaults
-from multimodel.config.schema import DeploymentConfig, parse
 from multimodel.types import (
     ChatRequest,
     ChatResult,

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from multimodel.config.schema import parse
 from multimodel.errors import GatewayError
 from multimodel.providers import http
 from multimodel.providers.base import ProviderContext
 from multimodel.routing.attempts import Answer, answer
 from multimodel.routing.router import Router
-from multimodel.config.schema import parse
 from multimodel.store.usage import AttemptRow
 from multimodel.types import ChatRequest, ChatResult, Message, TextDelta, TextPart
 from tests.fakes.upstream import BreakStream, Fail, FakeUpstream, Hang, Reply, closed_port_url

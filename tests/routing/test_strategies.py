@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
+from multimodel.config.schema import DeploymentConfig, Price
 from multimodel.providers.base import Provider, ProviderContext
 from multimodel.routing.deployment import Deployment
 from multimodel.routing.strategies import STRATEGIES, State
-from multimodel.config.schema import DeploymentConfig, Price
 
 
 def _dep(i: int, weight: float = 1.0, price: float | None = None) -> Deployment:
