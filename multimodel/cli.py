@@ -10,14 +10,15 @@ from typing import Any
 
 import click
 
-from multimodel import settings as settings_mod
 from multimodel.clikit import config_option, die
+from multimodel.config import load as config_load
+from multimodel.config.schema import Settings
 from multimodel.errors import ConfigError, GatewayError
 
 
-def _load(config: str | None) -> settings_mod.Settings:
+def _load(config: str | None) -> Settings:
     try:
-        return settings_mod.load(config)
+        return config_load.load(config)
     except ConfigError as e:
         die(str(e))
 
@@ -175,7 +176,7 @@ def chat(config: str | None, model: str, max_tokens: int | None, system: str | N
         ctx = ProviderContext(http=http.new_session())
         try:
             route = Router.build(s, ctx).resolve(model)
-            await route.provider.start()
+            await route.provider.activate()
             messages = [Message("user", [TextPart(prompt)])]
             if system:
                 messages.insert(0, Message("system", [TextPart(system)]))
@@ -209,6 +210,7 @@ def _add_commands() -> None:
         "multimodel.inhouse.commands",
         "multimodel.preference.commands",
         "multimodel.auth.commands",
+        "multimodel.config.commands",
     ):
         for command in importlib.import_module(module).COMMANDS:
             main.add_command(command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, NoReturn
 
@@ -23,21 +22,13 @@ def die(message: str) -> NoReturn:
     sys.exit(2)
 
 
-class _KeysNotNeeded(dict[str, str]):
-    """An environment in which every API key variable is set: database commands must not fail for
-    a provider key that only the server has."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key) or "not-needed"
-
-
 def settings_for_db(config: str | None) -> Any:
-    """The settings, for a command that only uses the database."""
-    from multimodel.errors import ConfigError
-    from multimodel.settings import load
+    """The settings, for a command that only uses the database (no provider key is read)."""
+    from multimodel.config.load import load
+    from multimodel.config.schema import ConfigError
 
     try:
-        return load(config, env=_KeysNotNeeded(os.environ))
+        return load(config)
     except ConfigError as e:
         die(str(e))
 

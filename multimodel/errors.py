@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+# The config's vocabulary of failures (`fallback_on`) and its error, re-exported: one error tree.
+from multimodel.config.schema import CONDITIONS as CONDITIONS
+from multimodel.config.schema import Condition as Condition
+from multimodel.config.schema import ConfigError as ConfigError
+
 Kind = Literal[
     "invalid_request",  # 400
     "authentication",  # 401
@@ -36,18 +41,6 @@ _STATUS: dict[str, int] = {
     "shutdown": 503,
     "timeout": 504,
 }
-
-
-# Why an upstream call failed, as retries and fallbacks see it (the `fallback_on` vocabulary).
-Condition = Literal["rate_limit", "server_error", "overloaded", "timeout", "connection", "context_length"]
-CONDITIONS: tuple[Condition, ...] = (
-    "rate_limit",
-    "server_error",
-    "overloaded",
-    "timeout",
-    "connection",
-    "context_length",
-)
 
 
 class GatewayError(Exception):
@@ -117,7 +110,3 @@ def kind_for_status(status: int) -> Kind:
     if status >= 500:
         return "upstream"
     return "invalid_request"
-
-
-class ConfigError(Exception):
-    """A configuration problem, reported at start-up as one line."""

@@ -8,12 +8,12 @@ import logging
 import time
 
 from multimodel.auth.guard import KeyGuard
+from multimodel.config.schema import Settings
 from multimodel.errors import ConfigError
 from multimodel.preference.live import LivePreferences, Standings
 from multimodel.providers import http
 from multimodel.providers.base import ProviderContext
 from multimodel.routing.router import Router
-from multimodel.settings import Settings
 from multimodel.store import UsageWriter, make_engine, upgrade
 from multimodel.store.usage import UsageRow, bounded
 
@@ -77,7 +77,7 @@ class Gateway:
         for name, route in self.router.routes.items():
             for deployment in route.deployments:
                 try:
-                    await deployment.provider.start()
+                    await deployment.provider.activate()
                 except ConfigError:
                     raise
                 except Exception as e:

@@ -89,7 +89,7 @@ async def create_battle(request: Request) -> Response:
     body = await read_json(request)
     only_fields(body, ("prompt", "messages", "user", "category"))
     messages = _messages(body)
-    pool = gw.settings.preference.arena_pool
+    pool = gw.settings.arena_pool
     if len(pool) < 2:
         raise GatewayError(
             "not_found",

@@ -15,11 +15,11 @@ from starlette.responses import Response, StreamingResponse
 
 from multimodel.auth.keys import KeyRecord, check_model
 from multimodel.auth.middleware import key_of
+from multimodel.config.schema import Price
 from multimodel.errors import GatewayError, invalid
 from multimodel.gateway import Gateway
 from multimodel.routing import attempts
 from multimodel.routing.router import Route
-from multimodel.settings import Price
 from multimodel.store.usage import UsageRow
 from multimodel.types import ChatRequest, ChatResult, Event, Finish, TextDelta, ToolCallStart
 
@@ -165,8 +165,8 @@ class _Log:
 
     def route(self, route: Route, stream: bool) -> None:
         self.row.public_model = route.config.name
-        self.row.provider = route.config.provider
-        self.row.upstream_model = route.config.model
+        self.row.provider = route.config.first.provider
+        self.row.upstream_model = route.config.first.model
         self.row.stream = stream
 
     def answered(self, answer: attempts.Answer) -> None:

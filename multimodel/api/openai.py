@@ -76,7 +76,7 @@ async def embeddings(request: Request) -> Response:
         row.public_model = ereq.model
         check_model(key, ereq.model)
         route = gw.router.resolve(ereq.model, key.models if key is not None else None)
-        row.provider, row.upstream_model = route.config.provider, route.config.model
+        row.provider, row.upstream_model = route.config.first.provider, route.config.first.model
         # The deployments, retries, breakers and fallbacks of the model, as for chat.
         answered, dep, result = await attempts.embed(route, ereq, row.attempts)
         if answered.name != ereq.model:  # a fallback or the `auto` alias's pick: name it
@@ -202,7 +202,7 @@ def _model(gw: Gateway, name: str) -> dict[str, Any]:
         "id": name,
         "object": "model",
         "created": gw.started_at,
-        "owned_by": route.config.provider if route else "multimodel",  # the `auto` alias is ours
+        "owned_by": route.config.first.provider if route else "multimodel",  # the `auto` alias is ours
     }
 
 

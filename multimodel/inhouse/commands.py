@@ -161,21 +161,18 @@ def _git_commit() -> str | None:
 @click.option("--replace", is_flag=True, help="Replace a model of the same name.")
 def register(model_dir: str, name: str, config_file: str, replace: bool) -> None:
     """Add an exported model directory to the gateway config as an `inhouse` model."""
-    from multimodel.errors import ConfigError
+    from multimodel.config.load import embedded_defaults
+    from multimodel.config.schema import ConfigError, DeploymentConfig, parse
     from multimodel.providers.inhouse import InhouseProvider
-    from multimodel.settings import DEFAULT_INHOUSE_DIR, parse
 
     path = Path(config_file)
     model = str(Path(model_dir).resolve())
     entry = {"name": name, "provider": "inhouse", "model": model}
-    problem = InhouseProvider.validate(load_entry(entry))
+    problem = InhouseProvider.validate(DeploymentConfig(id=name, provider="inhouse", model=model))
     if problem:
         die(f"{model_dir}: {problem}")
-    if path.is_file():
-        raw = yaml.safe_load(path.read_text()) or {}
-    else:  # start from the embedded default's shape, keeping its house model
-        raw = {"database": "sqlite:///multimodel.db",
-               "models": [{"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)}]}  # fmt: skip
+    # A new file starts from the embedded defaults, keeping their house models.
+    raw = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else embedded_defaults({})
     models = raw.setdefault("models", [])
     existing = [i for i, m in enumerate(models) if isinstance(m, dict) and m.get("name") == name]
     if existing and not replace:
@@ -183,25 +180,14 @@ def register(model_dir: str, name: str, config_file: str, replace: bool) -> None
     for i in reversed(existing):
         models.pop(i)
     models.append(entry)
-    # The result must be a config the gateway starts with (keys may live only in the server's env).
-    env = {
-        **os.environ,
-        **{m["api_key_env"]: "set" for m in models if isinstance(m, dict) and m.get("api_key_env")},
-    }
-    try:
-        parse(raw, env, source=config_file)
+    try:  # the result must be a config the gateway starts with
+        parse(raw, source=config_file)
     except ConfigError as e:
         die(str(e))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(raw, sort_keys=False))
     tmp.replace(path)
     click.echo(f"registered {name} -> {model} in {config_file}")
-
-
-def load_entry(entry: dict[str, str]) -> Any:
-    from multimodel.settings import ModelConfig
-
-    return ModelConfig(name=entry["name"], provider=entry["provider"], model=entry["model"])
 
 
 COMMANDS = [train, evaluate, export, register]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
+from pydantic import Field
+
+from multimodel.config.schema import ProviderOptions
 from multimodel.errors import GatewayError
 from multimodel.formats import anthropic_upstream as wire
 from multimodel.providers import http
@@ -14,27 +17,33 @@ from multimodel.types import ChatRequest, Event
 API_VERSION = "2023-06-01"  # the documented version; see the spec notes on SDK 2.x's newer value
 
 
+class AnthropicOptions(ProviderOptions):
+    version: str = API_VERSION  # the anthropic-version header
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every upstream call
+    # max_tokens is required by Anthropic; this is sent when the client gave none (OpenAI clients).
+    default_max_tokens: Annotated[int, Field(ge=1)] = 4096
+
+
 class AnthropicProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=False)
+    Options: ClassVar[type[ProviderOptions]] = AnthropicOptions
+    options: AnthropicOptions
     default_base = "https://api.anthropic.com"
 
     def headers(self) -> dict[str, str]:
-        h = {
-            "content-type": "application/json",
-            "anthropic-version": self.config.options.get("version", API_VERSION),
-        }
-        if self.config.api_key:
-            h["x-api-key"] = self.config.api_key
-        h.update(self.config.options.get("headers") or {})
+        h = {"content-type": "application/json", "anthropic-version": self.options.version}
+        if self.api_key:
+            h["x-api-key"] = self.api_key
+        h.update(self.options.headers)
         return h
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         body = wire.build_body(
             request,
             self.config.model,
-            default_max_tokens=int(self.config.options.get("default_max_tokens", 4096)),
+            default_max_tokens=self.options.default_max_tokens,
         )
-        url = f"{self.config.api_base or self.default_base}/v1/messages"
+        url = f"{self.config.base or self.default_base}/v1/messages"
         resp = await http.post(
             self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from
         )
@@ -55,7 +64,7 @@ class AnthropicProvider(Provider):
         raise GatewayError("upstream", "upstream stream ended before message_stop")
 
     async def check(self) -> str | None:
-        url = f"{self.config.api_base or self.default_base}/v1/models"
+        url = f"{self.config.base or self.default_base}/v1/models"
         try:
             async with self.ctx.http.get(
                 url, headers=self.headers(), timeout=http.client_timeout(self.config.timeouts)

@@ -10,14 +10,15 @@ the whole answer at once; callers treat both the same way. Errors are raised as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import aiohttp
 
+from multimodel.config.schema import ConfigError, DeploymentConfig, ProviderOptions
 from multimodel.errors import GatewayError
-from multimodel.settings import ModelConfig
 from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event, ImagePart
 
 
@@ -40,22 +41,40 @@ class Capabilities:
 
 @dataclass(slots=True)
 class ProviderContext:
-    """Shared resources handed to providers: one pooled HTTP session for all upstream calls."""
+    """Shared resources handed to providers: one pooled HTTP session for all upstream calls, and
+    the environment their API keys are read from when they start."""
 
     http: aiohttp.ClientSession
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
 class Provider:
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # The kind's `options` (a subclass of ProviderOptions: strict, unknown keys refused).
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
 
-    def __init__(self, config: ModelConfig, ctx: ProviderContext) -> None:
+    def __init__(self, config: DeploymentConfig, ctx: ProviderContext) -> None:
+        """Raises pydantic's ValidationError for bad `options` (Router.build names the path)."""
         self.config = config
         self.ctx = ctx
+        self.options = self.Options.model_validate(config.options)
+        self.api_key: str | None = None  # read from `api_key_env` by activate()
 
     @classmethod
-    def validate(cls, config: ModelConfig) -> str | None:
+    def validate(cls, config: DeploymentConfig) -> str | None:
         """A config problem this provider can see before start-up (naming the field), or None."""
         return None
+
+    async def activate(self) -> None:
+        """Read the API key from the environment, then start(): what the gateway calls."""
+        name = self.config.api_key_env
+        if name is not None:
+            self.api_key = self.ctx.env.get(name) or None
+            if self.api_key is None:
+                raise ConfigError(
+                    f"model {self.config.id!r}: field 'api_key_env': environment variable {name} is not set"
+                )
+        await self.start()
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
         """Yield canonical events for one answer. Required."""

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from multimodel.config.schema import Timeouts
 from multimodel.errors import GatewayError, kind_for_status
-from multimodel.settings import Timeouts
 
 # Upstream error bodies are read up to this size: enough for a message, bounded for safety.
 _MAX_ERROR_BODY = 64 * 1024

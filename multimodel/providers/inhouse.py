@@ -33,13 +33,13 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from multimodel.config.schema import DeploymentConfig, ProviderOptions
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, Sampler, StopMatcher
 from multimodel.inhouse.token_span import max_token_span
 from multimodel.providers.base import Capabilities, Provider, ProviderContext
-from multimodel.settings import ModelConfig
 from multimodel.types import (
     ChatRequest,
     EmbedRequest,
@@ -66,10 +66,18 @@ _WEIGHT_FILES = (
 )
 
 
+class InhouseOptions(ProviderOptions):
+    device: str = "auto"  # auto: cuda when there is a GPU, else cpu; or any torch device
+    # float32 on CPU (half precision is slow there); bfloat16 by default on a GPU.
+    dtype: Literal["float32", "bfloat16", "float16"] | None = None
+
+
 class InhouseProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(tools=False, vision=False, embeddings=True)
+    Options: ClassVar[type[ProviderOptions]] = InhouseOptions
+    options: InhouseOptions
 
-    def __init__(self, config: ModelConfig, ctx: ProviderContext) -> None:
+    def __init__(self, config: DeploymentConfig, ctx: ProviderContext) -> None:
         super().__init__(config, ctx)
         self.directory = Path(config.model).expanduser()
         self._model: Any = None
@@ -88,7 +96,7 @@ class InhouseProvider(Provider):
     # --- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    def validate(cls, config: ModelConfig) -> str | None:
+    def validate(cls, config: DeploymentConfig) -> str | None:
         problem = _check_dir(Path(config.model).expanduser())
         return f"field 'model': in-house model directory {config.model}: {problem}" if problem else None
 
@@ -96,7 +104,7 @@ class InhouseProvider(Provider):
         problem = _check_dir(self.directory)
         if problem:
             raise ConfigError(
-                f"model {self.config.name!r}: in-house model directory {self.directory}: {problem}"
+                f"model {self.config.id!r}: in-house model directory {self.directory}: {problem}"
             )
         await asyncio.to_thread(self._load)
 
@@ -108,11 +116,10 @@ class InhouseProvider(Provider):
 
         hf_logging.disable_progress_bar()  # a progress bar per load is noise in a server's log
 
-        device = str(self.config.options.get("device", "auto"))
+        device = self.options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        # float32 on CPU (half precision is slow there); bfloat16 by default on a GPU.
-        dtype_name = self.config.options.get("dtype", "float32" if device == "cpu" else "bfloat16")
+        dtype_name = self.options.dtype or ("float32" if device == "cpu" else "bfloat16")
         try:
             dtype = getattr(torch, str(dtype_name))
             tokenizer = AutoTokenizer.from_pretrained(self.directory)
@@ -124,7 +131,7 @@ class InhouseProvider(Provider):
         except (OSError, ValueError, AttributeError, RuntimeError, KeyError) as e:
             msg = " ".join(str(e).split())[:300]
             raise ConfigError(
-                f"model {self.config.name!r}: cannot load in-house model from {self.directory}: {msg}"
+                f"model {self.config.id!r}: cannot load in-house model from {self.directory}: {msg}"
             ) from None
         model.eval()
         params = inspect.signature(model.forward).parameters
@@ -167,7 +174,7 @@ class InhouseProvider(Provider):
                 if item is None:
                     break
                 if isinstance(item, BaseException):
-                    raise GatewayError("api_error", f"in-house model {self.config.name!r} failed: {item}")
+                    raise GatewayError("api_error", f"in-house model {self.config.id!r} failed: {item}")
                 output_tokens += 1
                 if item in eos_ids:
                     finish = Finish("stop")
@@ -218,7 +225,7 @@ class InhouseProvider(Provider):
                 "put": lambda item: call(queue.put_nowait, item),
                 "done": lambda: call(self._queue_lock.release),
             },
-            name=f"multimodel-inhouse:{self.config.name}",
+            name=f"multimodel-inhouse:{self.config.id}",
             daemon=True,
         )
         try:
@@ -264,7 +271,7 @@ class InhouseProvider(Provider):
             done()
 
     def _validate(self, request: ChatRequest) -> None:
-        name = self.config.name
+        name = self.config.id
         if request.tools:
             raise GatewayError("invalid_request", f"model {name!r} does not support tools", param="tools")
         if len(request.stop) > MAX_STOP_SEQUENCES:
@@ -286,7 +293,7 @@ class InhouseProvider(Provider):
     def _prompt_ids(self, request: ChatRequest, tokenizer: Any) -> list[int]:
         """Worker thread: the prompt's token ids, once it is known to leave room for an answer."""
         self._validate(request)
-        name, window = self.config.name, self._window
+        name, window = self.config.id, self._window
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
         # The template writes its own special tokens (bos, turn markers); role lines get the
         # tokenizer's.
@@ -314,14 +321,14 @@ class InhouseProvider(Provider):
 
     def _loaded(self) -> tuple[Any, Any]:
         if self._model is None:
-            raise GatewayError("overloaded", f"in-house model {self.config.name!r} is not loaded")
+            raise GatewayError("overloaded", f"in-house model {self.config.id!r} is not loaded")
         return self._tokenizer, self._model
 
     # --- embeddings --------------------------------------------------------------------------
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         tokenizer, model = self._loaded()
-        name = self.config.name
+        name = self.config.id
         self._check_embed_size(request.inputs)
         seqs = await asyncio.to_thread(self._embed_ids, request.inputs, tokenizer, model.config.vocab_size)
         hidden = model.config.hidden_size
@@ -374,7 +381,7 @@ class InhouseProvider(Provider):
 
     def _input_too_long(self, i: int, tokens: str) -> GatewayError:
         return _too_long(
-            f"input[{i}] is {tokens} tokens; model {self.config.name!r} accepts at most {self._window}",
+            f"input[{i}] is {tokens} tokens; model {self.config.id!r} accepts at most {self._window}",
             "input",
         )
 

@@ -6,8 +6,11 @@ import base64
 import sys
 from array import array
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
+from multimodel.config.schema import ProviderOptions
 from multimodel.errors import GatewayError
 from multimodel.formats import openai_upstream as wire
 from multimodel.formats import upstream_values as v
@@ -20,33 +23,39 @@ def _error(data: Any, status: int) -> GatewayError:
     return wire.upstream_error(data if isinstance(data, dict) else {"error": {"message": f"HTTP {status}"}})
 
 
+class OpenAIOptions(ProviderOptions):
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every upstream call
+    # Newer OpenAI models accept only max_completion_tokens; many compatible servers only max_tokens.
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
+
+
 class OpenAIProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=True)
+    Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
+    options: OpenAIOptions
     default_base = "https://api.openai.com/v1"
-    # Newer OpenAI models accept only max_completion_tokens; many compatible servers only max_tokens.
-    max_tokens_field = "max_completion_tokens"
 
     @property
     def base(self) -> str:
-        return self.config.api_base or self.default_base
+        return self.config.base or self.default_base
 
     def headers(self) -> dict[str, str]:
         h = {"content-type": "application/json"}
-        if self.config.api_key:
-            h["authorization"] = f"Bearer {self.config.api_key}"
-        h.update(self.config.options.get("headers") or {})
+        if self.api_key:
+            h["authorization"] = f"Bearer {self.api_key}"
+        h.update(self.options.headers)
         return h
 
     def url(self, endpoint: str) -> tuple[str, dict[str, str] | None]:
         return f"{self.base}/{endpoint}", None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
-        opts = self.config.options
         body = wire.build_body(
             request,
             self.config.model,
-            max_tokens_field=opts.get("max_tokens_field", self.max_tokens_field),
-            stream_usage=opts.get("stream_usage", True),
+            max_tokens_field=self.options.max_tokens_field,
+            stream_usage=self.options.stream_usage,
         )
         url, params = self.url("chat/completions")
         resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)

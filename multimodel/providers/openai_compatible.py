@@ -8,38 +8,43 @@ Capabilities differ between servers, so they come from `options` (data, not bran
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from multimodel.config.schema import DeploymentConfig, ProviderOptions
 from multimodel.providers.base import Capabilities
-from multimodel.providers.openai import OpenAIProvider
-from multimodel.settings import ModelConfig
+from multimodel.providers.openai import OpenAIOptions, OpenAIProvider
+
+
+class OpenAICompatibleOptions(OpenAIOptions):
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_tokens"
+    tools: bool = True
+    vision: bool = True
+    embeddings: bool = True
+    api_version: str | None = None  # Azure OpenAI: deployment URLs, `api-key` header, this query
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
-    max_tokens_field = "max_tokens"
+    Options: ClassVar[type[ProviderOptions]] = OpenAICompatibleOptions
+    options: OpenAICompatibleOptions
 
     @classmethod
-    def validate(cls, config: ModelConfig) -> str | None:
+    def validate(cls, config: DeploymentConfig) -> str | None:
         return None if config.api_base else "field 'api_base' is required for an openai-compatible model"
 
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
-        o = self.config.options
-        return Capabilities(
-            tools=o.get("tools", True), vision=o.get("vision", True), embeddings=o.get("embeddings", True)
-        )
-
-    @property
-    def azure(self) -> bool:
-        return "api_version" in self.config.options
+        o = self.options
+        return Capabilities(tools=o.tools, vision=o.vision, embeddings=o.embeddings)
 
     def headers(self) -> dict[str, str]:
         h = super().headers()
-        if self.azure and self.config.api_key:
+        if self.options.api_version is not None and self.api_key:
             del h["authorization"]
-            h["api-key"] = self.config.api_key
+            h["api-key"] = self.api_key
         return h
 
     def url(self, endpoint: str) -> tuple[str, dict[str, str] | None]:
-        if self.azure:
-            version = str(self.config.options["api_version"])
+        version = self.options.api_version
+        if version is not None:
             return f"{self.base}/openai/deployments/{self.config.model}/{endpoint}", {"api-version": version}
         return f"{self.base}/{endpoint}", None

@@ -6,6 +6,7 @@ plugins use (see pyproject.toml), so a plugin is one installable package, no edi
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
@@ -35,7 +36,12 @@ def _targets() -> dict[str, str]:
 
 
 def provider_names() -> list[str]:
+    """Every provider kind: the built-ins and the installed plugins'."""
     return sorted(_targets())
+
+
+def builtin_names() -> list[str]:
+    return sorted(_BUILTIN)
 
 
 def provider_class(name: str) -> type[Provider]:
@@ -43,8 +49,6 @@ def provider_class(name: str) -> type[Provider]:
     if target is None:
         raise ConfigError(f"unknown provider {name!r}")
     module_name, _, attr = target.partition(":")
-    import importlib
-
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:

@@ -282,7 +282,7 @@ def _failed(dep: Deployment, row: AttemptRow, err: GatewayError, t0: float, prob
         log.warning(
             "model %s, deployment %s (%s): the upstream refused the gateway's credentials (HTTP %d); "
             "check its API key and account",
-            dep.config.name,
+            row.public_model,
             dep.id,
             dep.config.provider,
             err.upstream_status,

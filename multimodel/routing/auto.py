@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from multimodel.config.schema import Settings
 from multimodel.preference.pairs import FloatArray
 from multimodel.preference.thompson import ThompsonPicker
-from multimodel.settings import Settings, auto_candidates
 
 log = logging.getLogger("multimodel")
 
@@ -39,7 +39,7 @@ class AutoRoute:
         auto = settings.preference.auto
         if auto is None:
             return None
-        candidates = auto_candidates(auto, settings.models)
+        candidates = settings.auto_candidates
         skipped = [c for c in auto.candidates if c not in candidates]
         if skipped:
             log.info("route %r: skipping %s (over max_price_per_mtok)", auto.name, ", ".join(skipped))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Literal
 
-from multimodel.routing.policy import Breaker
+from multimodel.config.schema import Breaker
 
 State = Literal["closed", "open", "half_open"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from multimodel.config.schema import DeploymentConfig
 from multimodel.providers.base import Provider
 from multimodel.routing.breaker import CircuitBreaker
-from multimodel.settings import ModelConfig
 
 LATENCY_WINDOW_S = 60.0  # latencies older than this no longer count
 _LATENCY_SAMPLES = 64
@@ -34,7 +34,7 @@ class LatencyWindow:
 
 @dataclass(eq=False, slots=True)
 class Deployment:
-    config: ModelConfig
+    config: DeploymentConfig
     provider: Provider
     breaker: CircuitBreaker | None = None
     in_flight: int = 0
@@ -42,7 +42,7 @@ class Deployment:
 
     @property
     def id(self) -> str:
-        return self.config.deployment_id
+        return self.config.id
 
     @property
     def weight(self) -> float:
@@ -52,4 +52,4 @@ class Deployment:
     def cost(self) -> float:
         """USD per million input + output tokens; unpriced (self-hosted) counts as free."""
         p = self.config.price
-        return 0.0 if p is None else p.input_per_mtok + p.output_per_mtok
+        return 0.0 if p is None else p.per_mtok

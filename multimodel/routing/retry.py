@@ -6,8 +6,8 @@ import email.utils
 import random
 import time
 
+from multimodel.config.schema import Retries
 from multimodel.errors import Condition, GatewayError
-from multimodel.routing.policy import Retries
 
 # Conditions another try may cure; a too-long prompt is not one of them (only a fallback is).
 TRANSIENT: frozenset[Condition] = frozenset(

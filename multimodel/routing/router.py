@@ -8,20 +8,21 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from multimodel.errors import ConfigError, GatewayError, echo
+from pydantic import ValidationError
+
+from multimodel.config.schema import ConfigError, ModelConfig, Policy, Settings, describe
+from multimodel.errors import GatewayError, echo
 from multimodel.providers.base import Provider, ProviderContext
-from multimodel.providers.registry import provider_class
+from multimodel.providers.registry import provider_class, provider_names
 from multimodel.routing.auto import AutoRoute
 from multimodel.routing.breaker import CircuitBreaker
 from multimodel.routing.deployment import Deployment
-from multimodel.routing.policy import Policy
 from multimodel.routing.strategies import STRATEGIES, State, Strategy
-from multimodel.settings import ModelConfig, Settings
 
 
 @dataclass(eq=False, slots=True)
 class Route:
-    config: ModelConfig  # the public model; its own provider fields are its first deployment's
+    config: ModelConfig  # the public model
     provider: Provider  # the first deployment's (embeddings, capabilities, `multimodel chat`)
     deployments: tuple[Deployment, ...] = ()
     fallbacks: tuple[Route, ...] = ()  # resolved from config.policy.fallbacks, in order
@@ -50,19 +51,22 @@ class Router:
 
     @classmethod
     def build(cls, settings: Settings, ctx: ProviderContext, rng: random.Random | None = None) -> Router:
-        """Instantiate every deployment's provider; config problems raise one-line ConfigErrors."""
+        """Instantiate every deployment's provider. What the schema leaves to the registries (the
+        provider and strategy names, each provider kind's options) is checked here: a problem is a
+        one-line ConfigError naming its path."""
         state = State(rng=rng or random.Random())
         routes: dict[str, Route] = {}
-        for m in settings.models:
+        for i, m in enumerate(settings.models):
+            if m.policy.strategy not in STRATEGIES:
+                raise ConfigError(
+                    f"{settings.source}: models[{i}].strategy (model {m.name!r}): unknown strategy "
+                    f"{m.policy.strategy!r} (known: {', '.join(STRATEGIES)})"
+                )
             deployments = []
-            for d in m.each_deployment():
-                klass = provider_class(d.provider)
-                problem = klass.validate(d)
-                if problem:
-                    where = f"model {m.name!r}" + (f": deployment {d.deployment!r}" if m.deployments else "")
-                    raise ConfigError(f"{settings.source}: {where}: {problem}")
+            for j, d in enumerate(m.deployments):
+                provider = _provider(settings, i, j, ctx)
                 breaker = CircuitBreaker(m.policy.breaker) if m.policy.breaker else None
-                deployments.append(Deployment(d, klass(d, ctx), breaker))
+                deployments.append(Deployment(d, provider, breaker))
             routes[m.name] = Route(
                 m, deployments[0].provider, tuple(deployments), (), STRATEGIES[m.policy.strategy], state
             )
@@ -96,3 +100,26 @@ class Router:
             param="model",
             code="model_not_found",
         )
+
+
+def _provider(settings: Settings, i: int, j: int, ctx: ProviderContext) -> Provider:
+    """Deployment j of model i's provider instance, or a ConfigError naming the path as the file
+    has it (a model written flat is its one deployment)."""
+    m = settings.models[i]
+    d = m.deployments[j]
+    flat = len(m.deployments) == 1 and d.id == m.name
+    path = f"models[{i}]" + ("" if flat else f".deployments[{j}]")
+    named = f" (model {m.name!r})"
+    if d.provider not in provider_names():
+        raise ConfigError(
+            f"{settings.source}: {path}.provider{named}: unknown provider {d.provider!r} "
+            f"(known: {', '.join(provider_names())}, or an installed plugin's)"
+        )
+    klass = provider_class(d.provider)
+    problem = klass.validate(d)
+    if problem:
+        raise ConfigError(f"{settings.source}: {path}{named}: {problem}")
+    try:
+        return klass(d, ctx)
+    except ValidationError as e:
+        raise ConfigError(f"{settings.source}: {describe(e, d.options, path + '.options', named)}") from None

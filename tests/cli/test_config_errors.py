@@ -31,35 +31,35 @@ def _serve(
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ("models:\n  - {name: m1, provider: openia, model: x}\n", ["'m1'", "'provider'", "openia"]),
-        ("models:\n  - {name: m1, provider: openai}\n", ["'m1'", "'model'"]),
+        ("models:\n  - {name: m1, provider: openia, model: x}\n", ["'m1'", "models[0].provider", "openia"]),
+        ("models:\n  - {name: m1, provider: openai}\n", ["'m1'", "missing key 'model'"]),
         ("models:\n  - {provider: openai, model: x}\n", ["models[0]", "'name'"]),
         (
             "models:\n  - {name: m1, provider: openai, model: x, api_key_env: NOT_SET_ANYWHERE}\n",
             ["'m1'", "'api_key_env'", "NOT_SET_ANYWHERE"],
         ),
         ("models:\n  - {name: m1, provider: openai-compatible, model: x}\n", ["'m1'", "'api_base'"]),
-        ("models:\n  - {name: m1, provider: openai, model: x, price: 3}\n", ["'m1'", "'price'"]),
+        ("models:\n  - {name: m1, provider: openai, model: x, price: 3}\n", ["'m1'", "models[0].price"]),
         ("models:\n  - {name: m1, provider: inhouse, model: /no/such/dir}\n", ["'m1'", "/no/such/dir"]),
         ("models: [\n", ["not valid YAML"]),
-        ("database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'database'"]),
-        ("colour: blue\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["'colour'"]),
+        ("database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["database", "sqlite:///"]),
+        ("colour: blue\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["unknown key 'colour'"]),
         (
             "log_content_max_bytes: -1\nmodels:\n  - {name: m1, provider: openai, model: x}\n",
-            ["'log_content_max_bytes'", "at least 0"],
+            ["log_content_max_bytes", "greater than or equal to 0"],
         ),
         (
             "models:\n  - {name: m1, provider: openai, model: x}\npreference: {auto: {candidates: [m1, m9]}}\n",
-            ["preference", "'auto.candidates'", "'m9'"],
+            ["preference.auto.candidates", "'m9'"],
         ),
         (
             "models:\n  - {name: m1, provider: openai, model: x}\nauth: {require_keys: 'yes'}\n",
-            ["auth", "'require_keys'"],
+            ["auth.require_keys", "boolean"],
         ),
-        ("models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n", ["auth", "'keys'"]),
+        ("models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n", ["unknown key 'keys' in auth"]),
         (
             "models:\n  - {name: m1, provider: openai, model: x}\nauth: {redis_url: 'localhost:6379'}\n",
-            ["auth", "'redis_url'"],
+            ["auth.redis_url", "redis://"],
         ),
     ],
 )

@@ -43,7 +43,10 @@ def test_documented_plugin_installs_and_serves(tmp_path: Path) -> None:
     )
     config = {
         "database": f"sqlite:///{tmp_path / 'u.db'}",
-        "models": [{"name": "backwards", "provider": "reverse", "model": "reverse-v1"}],
+        "models": [
+            {"name": "backwards", "provider": "reverse", "model": "reverse-v1"},
+            {"name": "shouting", "provider": "reverse", "model": "reverse-v1", "options": {"upper": True}},
+        ],
     }
     env = {"PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     with GatewayProcess(tmp_path, config, env=env) as gw:
@@ -56,3 +59,5 @@ def test_documented_plugin_installs_and_serves(tmp_path: Path) -> None:
             model="backwards", stream=True, messages=[{"role": "user", "content": "a b"}]
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "b a "
+        r = client.chat.completions.create(model="shouting", messages=[{"role": "user", "content": "a b"}])
+        assert r.choices[0].message.content == "B A "  # the plugin's own typed option

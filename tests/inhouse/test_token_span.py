@@ -12,10 +12,10 @@ import pytest
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from multimodel.config.load import MODELS_DIR
 from multimodel.inhouse import tokenizer as tok_mod
 from multimodel.inhouse.tiny import make_tokenizer
 from multimodel.inhouse.token_span import max_token_span
-from multimodel.settings import MODELS_DIR
 
 SERVED: dict[str, Callable[[], Any]] = {
     "house-tiny": lambda: AutoTokenizer.from_pretrained(MODELS_DIR / "house-tiny"),

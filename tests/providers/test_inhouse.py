@@ -22,6 +22,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from multimodel.config.load import MODELS_DIR, embedded_defaults
+from multimodel.config.schema import DeploymentConfig, parse
 from multimodel.errors import ConfigError, GatewayError
 from multimodel.inhouse.decoding import IncrementalDecoder, StopMatcher
 from multimodel.inhouse.tiny import make_tiny_model
@@ -32,7 +34,6 @@ from multimodel.providers.inhouse import (
     MAX_STOP_SEQUENCES,
     InhouseProvider,
 )
-from multimodel.settings import DEFAULT_INHOUSE_DIR, ModelConfig, embedded_defaults
 from multimodel.types import (
     ChatRequest,
     ChatResult,
@@ -75,8 +76,8 @@ def serve(model_dir: Path | str, scenario: Callable[[InhouseProvider], Awaitable
     return asyncio.run(main())
 
 
-def _config(name: str, model_dir: Path | str) -> ModelConfig:
-    return ModelConfig(name=name, provider="inhouse", model=str(model_dir))
+def _config(name: str, model_dir: Path | str) -> DeploymentConfig:
+    return DeploymentConfig(id=name, provider="inhouse", model=str(model_dir))
 
 
 async def events(provider: InhouseProvider, **kw: Any) -> list[Any]:
@@ -373,8 +374,9 @@ def test_bad_directory_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_shipped_house_tiny_answers() -> None:
-    config = embedded_defaults({}).model("house-tiny")
-    assert config is not None and config.provider == "inhouse"
+    model = parse(embedded_defaults({})).model("house-tiny")
+    assert model is not None and model.first.provider == "inhouse"
+    config = model.first
     messages = [Message("user", [TextPart("What news, my lord?")])]
     result = collect(
         serve(config.model, lambda p: events(p, messages=messages, max_tokens=30, seed=1), name="house-tiny")
@@ -412,7 +414,9 @@ def test_huge_requests_do_not_stall_other_clients(tmp_path: Path) -> None:
     """Tokenizing on the event loop stalled every client: ~3.4 s for a 4 MB prompt, ~1.1 s for
     2,000 embedding inputs of 1,900 characters. Now they are refused from their length, or
     tokenized in a worker thread."""
-    config = {"models": [{"name": "house-tiny", "provider": "inhouse", "model": str(DEFAULT_INHOUSE_DIR)}]}
+    config = {
+        "models": [{"name": "house-tiny", "provider": "inhouse", "model": str(MODELS_DIR / "house-tiny")}]
+    }
     big = "to be or not to be, that is the question. " * 100_000  # 4.2 MB
     words = [
         "to",

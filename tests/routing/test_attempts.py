@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from multimodel.config.schema import parse
 from multimodel.errors import GatewayError
 from multimodel.providers import http
 from multimodel.providers.base import ProviderContext
 from multimodel.routing.attempts import Answer, answer
 from multimodel.routing.router import Router
-from multimodel.settings import parse
 from multimodel.store.usage import AttemptRow
 from multimodel.types import ChatRequest, ChatResult, Message, TextDelta, TextPart
 from tests.fakes.upstream import BreakStream, Fail, FakeUpstream, Hang, Reply, closed_port_url
@@ -38,7 +38,7 @@ def _openai(up: FakeUpstream | str, **more: Any) -> dict[str, Any]:
 
 
 def _run(models: list[dict[str, Any]], fn: Callable[[Router], Awaitable[T]]) -> T:
-    settings = parse({"models": models}, {}, source="test")
+    settings = parse({"models": models}, source="test")
 
     async def main() -> T:
         ctx = ProviderContext(http=http.new_session())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from multimodel.config.schema import Breaker
 from multimodel.routing.breaker import CircuitBreaker
-from multimodel.routing.policy import Breaker
 
 
 def test_opens_after_n_failures_within_the_window_only() -> None:

@@ -7,20 +7,19 @@ from collections import Counter
 
 import pytest
 
+from multimodel.config.schema import DeploymentConfig, Price
 from multimodel.providers.base import Provider, ProviderContext
 from multimodel.routing.deployment import Deployment
 from multimodel.routing.strategies import STRATEGIES, State
-from multimodel.settings import ModelConfig, Price
 
 
 def _dep(i: int, weight: float = 1.0, price: float | None = None) -> Deployment:
-    config = ModelConfig(
-        name="m",
+    config = DeploymentConfig(
+        id=f"d{i}",
         provider="openai",
         model="x",
         weight=weight,
-        deployment=f"d{i}",
-        price=None if price is None else Price(price, price),
+        price=None if price is None else Price(input_per_mtok=price, output_per_mtok=price),
     )
     return Deployment(config, Provider(config, ProviderContext(http=None)))  # type: ignore[arg-type]
 
