@@ -64,6 +64,30 @@ class ToolChoice:
 
 
 @dataclass(slots=True)
+class NativeRequest:
+    """The client's request as it came, beside its canonical form: when the answering upstream
+    speaks the client's own format, this body is what is sent (model swapped), so nothing the
+    canonical types do not model is lost (prompt caching, thinking, betas, logprobs, ...).
+
+    `unmodelled` names what the canonical form leaves out (`logprobs`, `messages[1].content[0]`):
+    an upstream of another format cannot honour those, so such a request is refused naming the
+    first one (Capabilities.missing), never quietly changed."""
+
+    format: str  # the client's wire format: "openai" (chat completions) | "anthropic" (messages)
+    body: dict[str, Any]
+    unmodelled: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # to pass on (`anthropic-beta`)
+    query: dict[str, str] = field(default_factory=dict)  # to pass on (`beta=true`)
+    # Set by the flow once a deployment answers: it speaks this format, so its own answer (its
+    # NativeChunks) is relayed to the client.
+    relay: bool = False
+
+    def sent_to(self, wire: str | None) -> bool:
+        """Whether an upstream speaking `wire` is sent this body as it is."""
+        return wire == self.format
+
+
+@dataclass(slots=True)
 class ChatRequest:
     model: str  # the public name the client sent
     messages: list[Message]  # system messages stay in order; formats that need one system string merge them
@@ -79,6 +103,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # OpenAI stream_options.include_usage (client side)
     seed: int | None = None
+    native: NativeRequest | None = None  # the client's own request, for an upstream of its format
 
 
 @dataclass(slots=True)
@@ -128,7 +153,19 @@ class Finish:
     stop_sequence: str | None = None
 
 
-Event = TextDelta | ToolCallStart | ToolCallDelta | Usage | Finish
+@dataclass(slots=True)
+class NativeChunk:
+    """An upstream's own answer or stream event, yielded beside the canonical events parsed from it
+    when the request came in the upstream's format (NativeRequest): the client's encoder relays it
+    (ids and model made the gateway's) instead of rendering the canonical events, so fields the
+    canonical types do not model reach the client too. Other encoders ignore it."""
+
+    format: str
+    data: dict[str, Any]
+    event: str | None = None  # the SSE event name, for formats that name their events
+
+
+Event = TextDelta | ToolCallStart | ToolCallDelta | Usage | Finish | NativeChunk
 
 
 @dataclass(slots=True)
@@ -139,6 +176,7 @@ class ChatResult:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish: Finish = field(default_factory=lambda: Finish("stop"))
     usage: Usage = field(default_factory=Usage)
+    native: NativeChunk | None = None  # a non-streaming upstream answer in its own format
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -151,3 +189,5 @@ class ChatResult:
             self.usage = event
         elif isinstance(event, Finish):
             self.finish = event
+        elif isinstance(event, NativeChunk):
+            self.native = event

@@ -25,7 +25,9 @@ class AnthropicFormat:
         return anthropic_messages.render_response(result, request_id, model)
 
     def encoder(self, request_id: str, req: ChatRequest) -> Encoder:
-        return anthropic_messages.StreamEncoder(request_id, req.model)
+        return anthropic_messages.StreamEncoder(
+            request_id, req.model, req.native is not None and req.native.relay
+        )
 
     def error_response(self, err: GatewayError, request_id: str | None) -> Response:
         return error_response(err, request_id)

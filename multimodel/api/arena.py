@@ -158,6 +158,7 @@ async def stream_answer(request: Request) -> Response:
         {"model": f"model-{side}", "messages": orjson.loads(battle.prompt), "stream": True}
     )
     req.user = battle.user
+    req.native = None  # an upstream's own answer could name it (system_fingerprint, ids)
     request_id = new_request_id()
     if not await in_db(store.claim_side, gw.engine, battle.id, side, request_id):
         raise GatewayError(

@@ -140,8 +140,23 @@ def _too_deep() -> GatewayError:
 
 def check_capabilities(route: Route, req: ChatRequest) -> None:
     missing = route.provider.capabilities.missing(req)
+    if missing is None and req.native is not None and req.native.unmodelled:
+        # Fields only the client's own API can take: every deployment must speak it.
+        missing = next((m for d in route.deployments if (m := d.provider.capabilities.missing(req))), None)
     if missing is not None:
         raise invalid(f"model {req.model!r} does not support {missing[0]}", missing[1])
+
+
+# What passes on with a request sent to an upstream of the client's own API (NativeRequest).
+FORWARD_HEADERS = ("anthropic-beta",)
+FORWARD_QUERY = ("beta",)
+
+
+def _forward(request: Request, req: ChatRequest) -> None:
+    native = req.native
+    if native is not None:
+        native.headers = {h: v for h in FORWARD_HEADERS if (v := request.headers.get(h))}
+        native.query = {q: v for q in FORWARD_QUERY if (v := request.query_params.get(q))}
 
 
 class _Log:
@@ -250,6 +265,7 @@ async def _answer(
             model = body.get("model")
             ulog.row.public_model = model if isinstance(model, str) else ""
             req = fmt.parse(body)
+            _forward(request, req)
             check_model(ulog.key, req.model)
         # The arena's prepared requests stay on their model: a fallback would answer for another.
         fallbacks = route is None
@@ -264,6 +280,8 @@ async def _answer(
         # error event.
         answer = await attempts.answer(route, req, ulog.row.attempts, fallbacks=fallbacks)
         ulog.answered(answer)
+        if req.native is not None:  # the answering upstream speaks the client's API: relay its answer
+            req.native.relay = req.native.sent_to(answer.deployment.provider.capabilities.wire)
         if answer.route is not route:  # a fallback answered: the answer names it
             ulog.row.route, req.model = ulog.row.route or req.model, answer.route.name
         if req.stream:

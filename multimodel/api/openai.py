@@ -36,7 +36,8 @@ class OpenAIFormat:
         return openai_chat.render_response(result, request_id, model)
 
     def encoder(self, request_id: str, req: ChatRequest) -> Encoder:
-        return openai_chat.StreamEncoder(request_id, req.model, req.include_usage)
+        relay = req.native is not None and req.native.relay
+        return openai_chat.StreamEncoder(request_id, req.model, req.include_usage, relay)
 
     def error_response(self, err: GatewayError, request_id: str | None) -> Response:
         return error_response(err, request_id)

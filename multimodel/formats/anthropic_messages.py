@@ -16,6 +16,8 @@ from multimodel.types import (
     Finish,
     ImagePart,
     Message,
+    NativeChunk,
+    NativeRequest,
     TextDelta,
     TextPart,
     Tool,
@@ -35,17 +37,33 @@ STOP_REASON = {
 }
 
 
+# What the canonical request models of a Messages request; any other field passes untouched to an
+# Anthropic upstream (thinking, context_management, container, mcp_servers, output_config, ...)
+# and is refused by others (NativeRequest), unless it cannot change the answer.
+KNOWN = frozenset(
+    {
+        "model", "max_tokens", "system", "messages", "metadata", "temperature", "top_p", "top_k",
+        "stop_sequences", "tools", "tool_choice", "stream",
+    }
+)  # fmt: skip
+IGNORABLE = frozenset({"service_tier", "inference_geo"})
+# Reasoning traces of earlier turns: an Anthropic upstream gets them back as they were (with their
+# signatures); another model cannot read them, and an answer does not depend on them.
+_TRACES = ("thinking", "redacted_thinking")
+
+
 def parse_request(body: dict[str, Any]) -> ChatRequest:
     model = f.req_str(body, "model")
     max_tokens = f.opt_int(body, "max_tokens", lo=1)
     if max_tokens is None:
         raise invalid("max_tokens: Field required", "max_tokens")
+    unmodelled = [k for k in body if k not in KNOWN and k not in IGNORABLE and not _neutral(k, body[k])]
     messages: list[Message] = []
     system = body.get("system")
     if system is not None:
         messages.append(Message("system", [TextPart(_system_text(system))]))
     for i, m in enumerate(f.req_list(body, "messages")):
-        messages.extend(_parse_message(m, i))
+        messages.extend(_parse_message(m, i, unmodelled))
     metadata = body.get("metadata")
     user = None
     if metadata is not None:
@@ -58,35 +76,46 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         top_p=f.opt_num(body, "top_p", 0.0, 1.0),
         top_k=f.opt_int(body, "top_k", lo=0),
         stop=f.stop_list(body.get("stop_sequences"), "stop_sequences"),
-        tools=[_parse_tool(t, i) for i, t in enumerate(f.opt_list(body, "tools"))],
+        tools=[
+            tool for i, t in enumerate(f.opt_list(body, "tools")) if (tool := _parse_tool(t, i, unmodelled))
+        ],
         tool_choice=_parse_tool_choice(body.get("tool_choice")),
         user=user,
         stream=bool(f.opt_bool(body, "stream")),
+        native=NativeRequest("anthropic", body, unmodelled),
     )
 
 
-def _system_text(v: Any) -> str:
+def _neutral(key: str, value: Any) -> bool:
+    """A field that, at this value, asks for nothing (thinking disabled)."""
+    return key == "thinking" and isinstance(value, dict) and value.get("type") == "disabled"
+
+
+def _system_text(v: Any, where: str = "system") -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, list):
         texts = []
         for j, b in enumerate(v):
-            b = f.obj(b, f"system[{j}]")
+            b = f.obj(b, f"{where}[{j}]")
             if b.get("type") != "text":
-                raise invalid(f"'system[{j}].type' must be 'text'", f"system[{j}].type")
-            texts.append(f.opt_str(b, "text", f"system[{j}].") or "")
+                raise invalid(f"'{where}[{j}].type' must be 'text'", f"{where}[{j}].type")
+            texts.append(f.opt_str(b, "text", f"{where}[{j}].") or "")
         return "\n\n".join(texts)
-    raise invalid("'system' must be a string or an array of text blocks", "system")
+    raise invalid(f"'{where}' must be a string or an array of text blocks", where)
 
 
-def _parse_message(m: Any, i: int) -> list[Message]:
-    """One Anthropic message -> canonical messages (tool results become `tool` messages)."""
+def _parse_message(m: Any, i: int, unmodelled: list[str]) -> list[Message]:
+    """One Anthropic message -> canonical messages (tool results become `tool` messages). A system
+    message may stand at any position (the API accepts that since mid-2026)."""
     where = f"messages[{i}]"
     m = f.obj(m, where)
     role = m.get("role")
-    if role not in ("user", "assistant"):
-        raise invalid(f"'{where}.role' must be 'user' or 'assistant'", f"{where}.role")
+    if role not in ("user", "assistant", "system"):
+        raise invalid(f"'{where}.role' must be 'user', 'assistant' or 'system'", f"{where}.role")
     content = m.get("content")
+    if role == "system":
+        return [Message("system", [TextPart(_system_text(content, f"{where}.content"))])]
     if isinstance(content, str):
         return [Message(role, [TextPart(content)])]
     if not isinstance(content, list):
@@ -118,8 +147,10 @@ def _parse_message(m: Any, i: int) -> list[Message]:
                     is_error=bool(b.get("is_error")),
                 )
             )
-        elif kind in ("thinking", "redacted_thinking"):
-            continue  # provider-specific reasoning traces do not carry over to other models
+        elif kind in _TRACES:
+            continue
+        elif isinstance(kind, str) and kind:  # documents, search results, server tool blocks, ...
+            unmodelled.append(w)
         else:
             raise invalid(f"'{w}.type' {echo(kind)} is not supported in a {role} message", f"{w}.type")
     out = results
@@ -153,13 +184,14 @@ def _parse_image(b: dict[str, Any], w: str) -> ImagePart:
     raise invalid(f"'{w}.source.type' must be 'base64' or 'url'", f"{w}.source.type")
 
 
-def _parse_tool(t: Any, i: int) -> Tool:
+def _parse_tool(t: Any, i: int, unmodelled: list[str]) -> Tool | None:
     w = f"tools[{i}]"
     t = f.obj(t, w)
     if t.get("type") not in (None, "custom"):
-        raise invalid(
-            f"'{w}.type' {echo(t.get('type'))}: server tools are not supported by this gateway", f"{w}.type"
-        )
+        if not isinstance(t.get("type"), str):
+            raise invalid(f"'{w}.type' must be a string", f"{w}.type")
+        unmodelled.append(w)  # a server or client tool of Anthropic's (web search, bash, ...)
+        return None
     schema = f.obj(t.get("input_schema"), f"{w}.input_schema")
     return Tool(f.req_str(t, "name", w + "."), f.opt_str(t, "description", w + "."), schema)
 
@@ -193,6 +225,8 @@ def _tool_input(arguments: str) -> Any:
 
 
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
+    if result.native is not None and result.native.format == "anthropic":
+        return orjson.dumps(result.native.data | {"id": f"msg_{request_id}", "model": model})
     content: list[dict[str, Any]] = []
     if result.text or not result.tool_calls:
         content.append({"type": "text", "text": result.text, "citations": None})
@@ -253,9 +287,10 @@ class StreamEncoder:
     """Canonical events -> named SSE events in Anthropic's order: message_start, blocks with
     sequential indexes (start, deltas, stop), message_delta with cumulative usage, message_stop."""
 
-    def __init__(self, request_id: str, model: str) -> None:
+    def __init__(self, request_id: str, model: str, relay: bool = False) -> None:
         self._id = f"msg_{request_id}"
         self._model = model
+        self._relay = relay  # the upstream speaks this format: its events are passed on (NativeChunk)
         self._open: str | None = None  # "text" | "tool_use"
         self._index = -1
         self._tool_block: dict[int, int] = {}  # tool-call index -> block index
@@ -263,6 +298,8 @@ class StreamEncoder:
         self._usage = Usage()
 
     def start(self) -> bytes:
+        if self._relay:
+            return b""
         message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
@@ -285,6 +322,8 @@ class StreamEncoder:
         return b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n' % self._index
 
     def event(self, ev: Event) -> bytes:
+        if self._relay:
+            return self._relayed(ev) if isinstance(ev, NativeChunk) else b""
         if isinstance(ev, TextDelta):
             out = b""
             if self._open != "text":
@@ -331,7 +370,15 @@ class StreamEncoder:
             self._finish = ev
         return b""
 
+    def _relayed(self, ev: NativeChunk) -> bytes:
+        data = ev.data
+        if data.get("type") == "message_start" and isinstance(data.get("message"), dict):
+            data = data | {"message": data["message"] | {"id": self._id, "model": self._model}}
+        return _sse((ev.event or str(data.get("type"))).encode(), data)
+
     def end(self) -> bytes:
+        if self._relay:
+            return b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         delta = {"stop_reason": STOP_REASON[self._finish.reason], "stop_sequence": self._finish.stop_sequence}
         usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
         return (

@@ -44,6 +44,8 @@ _KINDS: dict[str, Kind] = {
 
 
 def build_body(req: ChatRequest, upstream_model: str, *, default_max_tokens: int) -> dict[str, Any]:
+    if req.native is not None and req.native.sent_to("anthropic"):
+        return req.native.body | {"model": upstream_model}  # the client's own request, untouched
     system = "\n\n".join(m.text() for m in req.messages if m.role == "system")
     messages: list[dict[str, Any]] = []
     for m in req.messages:

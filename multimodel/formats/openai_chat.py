@@ -17,6 +17,8 @@ from multimodel.types import (
     Finish,
     ImagePart,
     Message,
+    NativeChunk,
+    NativeRequest,
     TextDelta,
     TextPart,
     Tool,
@@ -38,10 +40,31 @@ FINISH = {
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
+# What the canonical request models of a chat completion request; any other field passes untouched
+# to an OpenAI-speaking upstream and is refused by others (NativeRequest), unless it is neutral.
+KNOWN = frozenset(
+    {
+        "model", "messages", "n", "max_completion_tokens", "max_tokens", "stream", "stream_options",
+        "response_format", "temperature", "top_p", "stop", "tools", "tool_choice", "parallel_tool_calls",
+        "user", "seed", "reasoning_effort",
+    }
+)  # fmt: skip
+# Fields that cannot change the answer (bookkeeping, latency, billing), or at these values do nothing.
+IGNORABLE = frozenset(
+    {"metadata", "store", "service_tier", "prediction", "safety_identifier", "prompt_cache_key"}
+)
+NEUTRAL: dict[str, Any] = {"logprobs": False, "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": {}}
+
+
 def parse_request(body: dict[str, Any]) -> ChatRequest:
     model = f.req_str(body, "model")
     raw_messages = f.req_list(body, "messages")
-    messages = [_parse_message(m, i) for i, m in enumerate(raw_messages)]
+    unmodelled = [
+        k
+        for k in body
+        if k not in KNOWN and k not in IGNORABLE and not (k in NEUTRAL and body[k] == NEUTRAL[k])
+    ]
+    messages = [_parse_message(m, i, unmodelled) for i, m in enumerate(raw_messages)]
     n = f.opt_int(body, "n", lo=1)
     if n is not None and n > 1:
         raise invalid("'n' greater than 1 is not supported", "n")
@@ -74,10 +97,11 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         stream=stream,
         include_usage=include_usage,
         seed=f.opt_int(body, "seed"),
+        native=NativeRequest("openai", body, unmodelled),
     )
 
 
-def _parse_message(m: Any, i: int) -> Message:
+def _parse_message(m: Any, i: int, unmodelled: list[str]) -> Message:
     where = f"messages[{i}]"
     m = f.obj(m, where)
     raw_role = m.get("role")
@@ -86,7 +110,7 @@ def _parse_message(m: Any, i: int) -> Message:
         raise invalid(
             f"'{where}.role' must be one of system, developer, user, assistant, tool", f"{where}.role"
         )
-    content = _parse_content(m.get("content"), f"{where}.content", allow_images=role == "user")
+    content = _parse_content(m.get("content"), f"{where}.content", role == "user", unmodelled)
     if role == "assistant":
         calls = []
         for j, tc in enumerate(f.opt_list(m, "tool_calls", where=f"{where}.")):
@@ -107,7 +131,7 @@ def _parse_message(m: Any, i: int) -> Message:
     return Message(role, content)  # type: ignore[arg-type]
 
 
-def _parse_content(v: Any, where: str, allow_images: bool) -> list[ContentPart]:
+def _parse_content(v: Any, where: str, allow_images: bool, unmodelled: list[str]) -> list[ContentPart]:
     if v is None:
         return []
     if isinstance(v, str):
@@ -126,6 +150,8 @@ def _parse_content(v: Any, where: str, allow_images: bool) -> list[ContentPart]:
             parts.append(ImagePart(f.req_str(img, "url", f"{w}.image_url."), f.opt_str(img, "detail")))
         elif kind == "refusal":
             continue
+        elif kind in ("input_audio", "file") and allow_images:
+            unmodelled.append(w)  # an OpenAI upstream takes it as sent; no other model can
         else:
             raise invalid(f"'{w}.type' {echo(kind)} is not supported here", f"{w}.type")
     return parts
@@ -173,6 +199,8 @@ def usage_json(u: Usage) -> dict[str, int]:
 
 
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
+    if result.native is not None and result.native.format == "openai":
+        return orjson.dumps(result.native.data | {"id": f"chatcmpl-{request_id}", "model": model})
     message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
     if result.tool_calls:
         message["tool_calls"] = [
@@ -241,8 +269,11 @@ class StreamEncoder:
     """Canonical events -> `data:` SSE chunks, per the OpenAI streaming contract: role only in the
     first chunk, tool-call id/name once per index, finish chunk, optional usage chunk, [DONE]."""
 
-    def __init__(self, request_id: str, model: str, include_usage: bool) -> None:
+    def __init__(self, request_id: str, model: str, include_usage: bool, relay: bool = False) -> None:
         self._include_usage = include_usage
+        # Relay: the upstream speaks this format and its chunks are passed on (NativeChunk).
+        self._relay = relay
+        self._ids = {"id": f"chatcmpl-{request_id}", "model": model}
         # Every chunk shares id/object/created/model: pre-render that prefix once.
         head = orjson.dumps(
             {
@@ -266,9 +297,11 @@ class StreamEncoder:
         return self._prefix + orjson.dumps(delta) + self._suffix
 
     def start(self) -> bytes:
-        return self._chunk({"role": "assistant", "content": ""})
+        return b"" if self._relay else self._chunk({"role": "assistant", "content": ""})
 
     def event(self, ev: Event) -> bytes:
+        if self._relay:
+            return self._relayed(ev) if isinstance(ev, NativeChunk) else b""
         if isinstance(ev, TextDelta):
             return self._chunk({"content": ev.text})
         if isinstance(ev, ToolCallStart):
@@ -292,7 +325,17 @@ class StreamEncoder:
             self._finish = ev
         return b""
 
+    def _relayed(self, ev: NativeChunk) -> bytes:
+        chunk = ev.data
+        if not self._include_usage:  # the gateway asked for usage for its log, the client did not
+            if chunk.get("usage") and not chunk.get("choices"):
+                return b""
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+        return b"data: " + orjson.dumps(chunk | self._ids) + b"\n\n"
+
     def end(self) -> bytes:
+        if self._relay:
+            return b"data: [DONE]\n\n"
         usage_null = b',"usage":null' if self._include_usage else b""
         out = (
             self._head

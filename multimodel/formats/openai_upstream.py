@@ -32,6 +32,8 @@ _FINISH: dict[str, FinishReason] = {
 def build_body(
     req: ChatRequest, upstream_model: str, *, max_tokens_field: str, stream_usage: bool
 ) -> dict[str, Any]:
+    if req.native is not None and req.native.sent_to("openai"):
+        return _native_body(req.native.body, upstream_model, max_tokens_field, req.stream and stream_usage)
     body: dict[str, Any] = {"model": upstream_model, "messages": [_message(m) for m in req.messages]}
     if req.max_tokens is not None:
         body[max_tokens_field] = req.max_tokens
@@ -61,6 +63,21 @@ def build_body(
         body["stream"] = True
         if stream_usage:  # always ask: the usage log needs the token counts
             body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _native_body(
+    body: dict[str, Any], upstream_model: str, max_tokens_field: str, usage: bool
+) -> dict[str, Any]:
+    """The client's own request, with the upstream's model, its name for the token cap, and (for
+    the usage log) usage asked for in a stream; everything else untouched."""
+    body = body | {"model": upstream_model}
+    other = "max_tokens" if max_tokens_field == "max_completion_tokens" else "max_completion_tokens"
+    if other in body and max_tokens_field not in body:
+        body[max_tokens_field] = body.pop(other)
+    if usage:
+        options = body.get("stream_options")
+        body["stream_options"] = (options if isinstance(options, dict) else {}) | {"include_usage": True}
     return body
 
 

@@ -12,7 +12,7 @@ from multimodel.errors import GatewayError
 from multimodel.formats import anthropic_upstream as wire
 from multimodel.providers import http
 from multimodel.providers.base import Capabilities, Provider
-from multimodel.types import ChatRequest, Event
+from multimodel.types import ChatRequest, Event, NativeChunk
 
 API_VERSION = "2023-06-01"  # the documented version; see the spec notes on SDK 2.x's newer value
 
@@ -25,7 +25,9 @@ class AnthropicOptions(ProviderOptions):
 
 
 class AnthropicProvider(Provider):
-    capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tools=True, vision=True, embeddings=False, wire="anthropic"
+    )
     Options: ClassVar[type[ProviderOptions]] = AnthropicOptions
     options: AnthropicOptions
     default_base = "https://api.anthropic.com"
@@ -44,17 +46,32 @@ class AnthropicProvider(Provider):
             default_max_tokens=self.options.default_max_tokens,
         )
         url = f"{self.config.base or self.default_base}/v1/messages"
+        headers, params = self.headers(), None
+        # The client spoke this API: its request went as written, with its betas; its answer is
+        # passed on as the upstream gave it (NativeChunk).
+        native = (
+            request.native if request.native is not None and request.native.sent_to("anthropic") else None
+        )
+        if native is not None:
+            headers |= native.headers
+            params = native.query or None
         resp = await http.post(
-            self.ctx.http, url, body, self.headers(), self.config.timeouts, wire.error_from
+            self.ctx.http, url, body, headers, self.config.timeouts, wire.error_from, params
         )
         if not request.stream:
-            yield wire.parse_response(await http.read_json(resp))
+            data = await http.read_json(resp)
+            events = wire.parse_response(data)
+            yield [*events, NativeChunk("anthropic", data)] if native is not None else events
             return
         parser = wire.EventParser()
         async for batch in http.iter_sse(resp):
-            events: list[Event] = []
+            events = []
             for name, data in batch:
-                events += parser.feed(name, http.sse_json(data))
+                event = http.sse_json(data)
+                kind = event.get("type") if isinstance(event, dict) else None
+                if native is not None and kind not in ("message_stop", "error"):  # the encoder ends it
+                    events.append(NativeChunk("anthropic", event, name))
+                events += parser.feed(name, event)
                 if parser.done:
                     break
             if events:

@@ -29,6 +29,9 @@ class Capabilities:
     tools: bool = True
     vision: bool = True
     embeddings: bool = False
+    # The client wire format the upstream speaks itself ("openai", "anthropic"): a request in that
+    # format is sent as the client wrote it (NativeRequest). None: canonical requests only.
+    wire: str | None = None
 
     def missing(self, req: ChatRequest) -> tuple[str, str] | None:
         """(what, request field) the request needs and the provider lacks, else None."""
@@ -36,6 +39,10 @@ class Capabilities:
             return "tools", "tools"
         if not self.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
             return "image input", "messages"
+        native = req.native
+        if native is not None and native.unmodelled and native.format != self.wire:
+            field = native.unmodelled[0]
+            return f"{field!r} (only a model served over the {native.format} API can take it)", field
         return None
 
 

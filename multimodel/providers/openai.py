@@ -16,7 +16,7 @@ from multimodel.formats import openai_upstream as wire
 from multimodel.formats import upstream_values as v
 from multimodel.providers import http
 from multimodel.providers.base import Capabilities, Provider
-from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event
+from multimodel.types import ChatRequest, EmbedRequest, EmbedResult, Event, NativeChunk
 
 
 def _error(data: Any, status: int) -> GatewayError:
@@ -31,7 +31,9 @@ class OpenAIOptions(ProviderOptions):
 
 
 class OpenAIProvider(Provider):
-    capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tools=True, vision=True, embeddings=True, wire="openai"
+    )
     Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
     options: OpenAIOptions
     default_base = "https://api.openai.com/v1"
@@ -57,10 +59,17 @@ class OpenAIProvider(Provider):
             max_tokens_field=self.options.max_tokens_field,
             stream_usage=self.options.stream_usage,
         )
+        # The client spoke this API: its answer is passed on as the upstream gave it (NativeChunk).
+        native = request.native is not None and request.native.sent_to("openai")
         url, params = self.url("chat/completions")
         resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
         if not request.stream:
-            yield wire.parse_response(await http.read_json(resp))
+            data = await http.read_json(resp)
+            yield (
+                [*wire.parse_response(data), NativeChunk("openai", data)]
+                if native
+                else wire.parse_response(data)
+            )
             return
         parser = wire.ChunkParser()
         async for batch in http.iter_sse(resp):
@@ -69,7 +78,10 @@ class OpenAIProvider(Provider):
                 if data.startswith(b"[DONE]"):
                     yield events + parser.end()
                     return
-                events += parser.feed(http.sse_json(data))
+                chunk = http.sse_json(data)
+                if native and isinstance(chunk, dict) and not chunk.get("error"):
+                    events.append(NativeChunk("openai", chunk))
+                events += parser.feed(chunk)
             if events:
                 yield events
         yield parser.end()  # no [DONE]: tolerated, as the SDKs do, when the answer was finished

@@ -34,7 +34,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         o = self.options
-        return Capabilities(tools=o.tools, vision=o.vision, embeddings=o.embeddings)
+        return Capabilities(tools=o.tools, vision=o.vision, embeddings=o.embeddings, wire="openai")
 
     def headers(self) -> dict[str, str]:
         h = super().headers()
