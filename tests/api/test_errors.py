@@ -91,7 +91,7 @@ def test_invalid_openai_fields_are_named(gateway: GatewayProcess, body: dict, fi
     ("body", "field"),
     [
         (
-            {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
             "messages[0].role",
         ),
         ({"model": "claude-test", "max_tokens": 5, "messages": USER, "temperature": 1.5}, "temperature"),

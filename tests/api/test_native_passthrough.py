@@ -272,3 +272,18 @@ def test_neutral_values_and_bookkeeping_fields_cross_formats(
     r = _post(gateway, "/v1/messages", anthropic_body)
     assert r.status_code == 200, r.text
     assert (up.requests[-1].body or {})["messages"][-1] == {"role": "system", "content": "Be brief."}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "x" * 100_000}]}]},
+        {"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "x" * 100_000}]},
+    ],
+)  # fmt: skip
+def test_an_unknown_block_to_another_api_is_refused_in_a_short_answer(
+    gateway: GatewayProcess, up: FakeUpstream, body: dict[str, Any]
+) -> None:
+    r = _post(gateway, "/v1/messages", body)
+    assert r.status_code == 400 and len(r.content) < 1000, r.text[:300]
+    assert up.calls == 0

@@ -42,7 +42,10 @@ def _serve(
         ("models:\n  - {name: m1, provider: openai, model: x, price: 3}\n", ["'m1'", "models[0].price"]),
         ("models:\n  - {name: m1, provider: inhouse, model: /no/such/dir}\n", ["'m1'", "/no/such/dir"]),
         ("models: [\n", ["not valid YAML"]),
-        ("database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["database", "sqlite:///"]),
+        (
+            "database: mysql://x\nmodels:\n  - {name: m1, provider: openai, model: x}\n",
+            ["database", "sqlite:///"],
+        ),
         ("colour: blue\nmodels:\n  - {name: m1, provider: openai, model: x}\n", ["unknown key 'colour'"]),
         (
             "log_content_max_bytes: -1\nmodels:\n  - {name: m1, provider: openai, model: x}\n",
@@ -56,7 +59,10 @@ def _serve(
             "models:\n  - {name: m1, provider: openai, model: x}\nauth: {require_keys: 'yes'}\n",
             ["auth.require_keys", "boolean"],
         ),
-        ("models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n", ["unknown key 'keys' in auth"]),
+        (
+            "models:\n  - {name: m1, provider: openai, model: x}\nauth: {keys: []}\n",
+            ["unknown key 'keys' in auth"],
+        ),
         (
             "models:\n  - {name: m1, provider: openai, model: x}\nauth: {redis_url: 'localhost:6379'}\n",
             ["auth.redis_url", "redis://"],

@@ -262,8 +262,8 @@ def test_anthropic_rejects_what_the_api_rejects(up: FakeUpstream) -> None:
     assert response.status_code == 400
     validate("anthropic", "ErrorResponse", response.json())
     assert response.json()["request_id"] == response.headers["request-id"]
-    system_role = {"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}
-    assert post(up, "/v1/messages", system_role).status_code == 400
+    tool_role = {"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}
+    assert post(up, "/v1/messages", tool_role).status_code == 400
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -774,10 +774,10 @@ class FakeUpstream:
                 return f"{key}: Field required"
         if not isinstance(body["messages"], list) or not body["messages"]:
             return "messages: at least one message is required"
-        if api == "anthropic":
+        if api == "anthropic":  # a system message anywhere: the API since mid-2026 (SDK 2.x types)
             for i, m in enumerate(body["messages"]):
-                if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-                    return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+                if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+                    return f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
         return None
 
     def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -53,7 +53,9 @@ def exported(trained: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.Temp
 
 def test_validation_loss_falls_well_below_unigram(trained: tuple[Path, dict[str, Any]]) -> None:
     run, metrics = trained
-    info = data_mod.DataInfo.from_dict(json.loads((run / "data" / "data.json").read_text()), base=run / "data")
+    info = data_mod.DataInfo.from_dict(
+        json.loads((run / "data" / "data.json").read_text()), base=run / "data"
+    )
     baseline = data_mod.unigram_baseline(info)
     assert metrics["val_loss"] < baseline - 0.6, (metrics["val_loss"], baseline)
 
@@ -88,7 +90,9 @@ def test_the_best_checkpoint_is_kept_and_exported_by_default(corpus: Path, tmp_p
     assert all(torch.equal(t, stopped[k]) for k, t in best["model"].items())
     for choice, step in (("best", best_step), ("last", 40)):
         out = tmp_path / f"export-{choice}"
-        subprocess.run([*CLI, "export", str(run), str(out), "--checkpoint", choice], check=True, capture_output=True)
+        subprocess.run(
+            [*CLI, "export", str(run), str(out), "--checkpoint", choice], check=True, capture_output=True
+        )
         assert json.loads((out / "meta.json").read_text())["metrics"]["steps"] == step
 
 
@@ -105,7 +109,9 @@ def test_export_reloads_in_transformers_with_identical_logits(trained: tuple[Pat
     ours.eval()
     theirs = AutoModelForCausalLM.from_pretrained(exported).eval()
     tokenizer = AutoTokenizer.from_pretrained(exported)
-    ids = torch.tensor([tokenizer.encode("ROMEO:\nWhat light through yonder window", add_special_tokens=False)])
+    ids = torch.tensor(
+        [tokenizer.encode("ROMEO:\nWhat light through yonder window", add_special_tokens=False)]
+    )
     with torch.no_grad():
         torch.testing.assert_close(theirs(ids).logits, ours(ids)[0], atol=1e-5, rtol=1e-5)
     config = json.loads((exported / "config.json").read_text())
@@ -144,7 +150,9 @@ def _torchrun(corpus: Path, out: Path, steps: int, *extra: str, batch_size: int 
         args += ["--set", f"{key}={value}"]
     for item in extra:
         args += ["--set", item]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        args, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return dict(json.loads(r.stdout[r.stdout.index("{") :]))
 
@@ -177,7 +185,9 @@ def test_fsdp_checkpoint_is_whole_and_resumes_exactly(corpus: Path, tmp_path: Pa
         (b"Some text. " * 100, ["--size", "1b", "--set", "batch_size=64", "--set", "context=2048"], "GiB"),
     ],
 )
-def test_bad_input_is_refused_before_any_work(tmp_path: Path, content: bytes, options: list[str], expected: str) -> None:
+def test_bad_input_is_refused_before_any_work(
+    tmp_path: Path, content: bytes, options: list[str], expected: str
+) -> None:
     data = tmp_path / "input.txt"
     data.write_bytes(content)
     out = tmp_path / "run"
