@@ -9,9 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from multimodel.api.flow import ClientFormat, Encoder, serve_chat
+from multimodel.api.flow import ClientFormat, Encoder, check_capabilities, forward, read_json, serve_chat
+from multimodel.auth.keys import check_model
+from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError
 from multimodel.formats import anthropic_messages
+from multimodel.formats.token_estimate import estimate_tokens
+from multimodel.gateway import Gateway
 from multimodel.types import ChatRequest, ChatResult
 
 
@@ -56,4 +60,34 @@ async def messages(request: Request) -> Response:
     return response
 
 
-routes = [Route("/v1/messages", messages, methods=["POST"])]
+async def count_tokens(request: Request) -> Response:
+    """POST /v1/messages/count_tokens: {"input_tokens": N}. Exact where the model can count (an
+    Anthropic upstream's own endpoint, the in-house tokenizer), else an estimate; the header
+    `x-multimodel-token-count` says which. Free, as Anthropic's is: no usage row."""
+    gw: Gateway = request.app.state.gateway
+    try:
+        body = await read_json(request)
+        # The count takes a Messages request without max_tokens.
+        req = anthropic_messages.parse_request({"max_tokens": 1} | body)
+        if req.native is not None:
+            req.native.body = body
+        forward(request, req)
+        key = key_of(request)
+        check_model(key, req.model)
+        route = gw.router.resolve(req.model, key.models if key is not None else None)
+        check_capabilities(route, req)
+        count = await route.provider.count_tokens(req)
+    except GatewayError as err:
+        return error_response(err, None)
+    how = "exact" if count is not None else "estimate"
+    return Response(
+        orjson.dumps({"input_tokens": count if count is not None else estimate_tokens(req)}),
+        media_type="application/json",
+        headers={"x-multimodel-token-count": how},
+    )
+
+
+routes = [
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+]

@@ -152,7 +152,7 @@ FORWARD_HEADERS = ("anthropic-beta",)
 FORWARD_QUERY = ("beta",)
 
 
-def _forward(request: Request, req: ChatRequest) -> None:
+def forward(request: Request, req: ChatRequest) -> None:
     native = req.native
     if native is not None:
         native.headers = {h: v for h in FORWARD_HEADERS if (v := request.headers.get(h))}
@@ -265,7 +265,7 @@ async def _answer(
             model = body.get("model")
             ulog.row.public_model = model if isinstance(model, str) else ""
             req = fmt.parse(body)
-            _forward(request, req)
+            forward(request, req)
             check_model(ulog.key, req.model)
         # The arena's prepared requests stay on their model: a fallback would answer for another.
         fallbacks = route is None

@@ -94,6 +94,30 @@ def build_body(req: ChatRequest, upstream_model: str, *, default_max_tokens: int
     return body
 
 
+# What a Messages request has that POST /v1/messages/count_tokens does not take.
+_NOT_COUNTED = (
+    "max_tokens",
+    "stream",
+    "metadata",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "service_tier",
+)
+
+
+def count_body(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in _NOT_COUNTED}
+
+
+def parse_count(body: Any) -> int:
+    try:
+        return v.count(v.obj(body)["input_tokens"])
+    except v.SHAPE_ERRORS:
+        raise GatewayError("upstream", "upstream returned a malformed token count") from None
+
+
 def _blocks(m: Message) -> list[dict[str, Any]]:
     if m.role == "tool":
         content: list[dict[str, Any]] = [_part(p) for p in m.content]

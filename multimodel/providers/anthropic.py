@@ -80,6 +80,23 @@ class AnthropicProvider(Provider):
                 return
         raise GatewayError("upstream", "upstream stream ended before message_stop")
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Anthropic's own count (POST /v1/messages/count_tokens): the client's request as written
+        when it spoke this API, with its betas."""
+        body = wire.count_body(wire.build_body(request, self.config.model, default_max_tokens=1))
+        url = f"{self.config.base or self.default_base}/v1/messages/count_tokens"
+        headers, params = self.headers(), None
+        native = (
+            request.native if request.native is not None and request.native.sent_to("anthropic") else None
+        )
+        if native is not None:
+            headers |= native.headers
+            params = native.query or None
+        resp = await http.post(
+            self.ctx.http, url, body, headers, self.config.timeouts, wire.error_from, params
+        )
+        return wire.parse_count(await http.read_json(resp))
+
     async def check(self) -> str | None:
         url = f"{self.config.base or self.default_base}/v1/models"
         try:

@@ -92,6 +92,11 @@ class Provider:
             "invalid_request", f"model {request.model!r} does not support embeddings", param="model"
         )
 
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """The request's input tokens as the model counts them; None when the provider cannot
+        count exactly (the gateway then estimates). Optional."""
+        return None
+
     async def check(self) -> str | None:
         """Reachability for `multimodel models`: None when reachable, else a short reason."""
         return None

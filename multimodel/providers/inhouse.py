@@ -319,6 +319,11 @@ class InhouseProvider(Provider):
             )
         return ids
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Exact: the prompt as it would be sent, by the model's own tokenizer (off the loop)."""
+        tokenizer, _ = self._loaded()
+        return len(await asyncio.to_thread(self._prompt_ids, request, tokenizer))
+
     def _loaded(self) -> tuple[Any, Any]:
         if self._model is None:
             raise GatewayError("overloaded", f"in-house model {self.config.id!r} is not loaded")

@@ -690,7 +690,7 @@ class FakeUpstream:
             self._cond.notify_all()
 
         path = request.path.rstrip("/")
-        api = "anthropic" if path.endswith("/messages") else "openai"
+        api = "anthropic" if path.endswith(("/messages", "/messages/count_tokens")) else "openai"
         rid = _new_id("req_")
         id_header = {"request-id" if api == "anthropic" else "x-request-id": rid}
 
@@ -732,6 +732,12 @@ class FakeUpstream:
                 {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models
             ]
             return await self._answer(request, behaviour, {"object": "list", "data": data}, id_header)
+        if method == "POST" and path.endswith("/messages/count_tokens") and isinstance(body, dict):
+            if "model" not in body or not isinstance(body.get("messages"), list):
+                return error(400, "model and messages: Field required")
+            if "max_tokens" in body or "stream" in body:
+                return error(400, "max_tokens: Extra inputs are not permitted")
+            return web.json_response({"input_tokens": _conversation(api, body)[1]}, headers=id_header)
         if method != "POST" or not path.endswith(("/chat/completions", "/messages", "/embeddings")):
             return error(
                 404,
