@@ -29,6 +29,8 @@ class Capabilities:
     tools: bool = True
     vision: bool = True
     embeddings: bool = False
+    # Honours response_format (JSON mode, a JSON schema); a provider that would ignore it says no.
+    structured_output: bool = False
     # The client wire format the upstream speaks itself ("openai", "anthropic"): a request in that
     # format is sent as the client wrote it (NativeRequest). None: canonical requests only.
     wire: str | None = None
@@ -39,6 +41,9 @@ class Capabilities:
             return "tools", "tools"
         if not self.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
             return "image input", "messages"
+        rf = req.response_format
+        if rf is not None and rf.get("type") != "text" and not self.structured_output:
+            return "structured output (response_format)", "response_format"
         native = req.native
         if native is not None and native.unmodelled and native.format != self.wire:
             field = native.unmodelled[0]

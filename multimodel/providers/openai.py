@@ -32,7 +32,7 @@ class OpenAIOptions(ProviderOptions):
 
 class OpenAIProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(
-        tools=True, vision=True, embeddings=True, wire="openai"
+        structured_output=True, tools=True, vision=True, embeddings=True, wire="openai"
     )
     Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
     options: OpenAIOptions

@@ -20,6 +20,8 @@ class OpenAICompatibleOptions(OpenAIOptions):
     tools: bool = True
     vision: bool = True
     embeddings: bool = True
+    structured_output: bool = True
+    """Honours response_format (vLLM, llama.cpp's server and Ollama do)."""
     api_version: str | None = None  # Azure OpenAI: deployment URLs, `api-key` header, this query
 
 
@@ -34,7 +36,13 @@ class OpenAICompatibleProvider(OpenAIProvider):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         o = self.options
-        return Capabilities(tools=o.tools, vision=o.vision, embeddings=o.embeddings, wire="openai")
+        return Capabilities(
+            tools=o.tools,
+            vision=o.vision,
+            embeddings=o.embeddings,
+            structured_output=o.structured_output,
+            wire="openai",
+        )
 
     def headers(self) -> dict[str, str]:
         h = super().headers()

@@ -244,6 +244,8 @@ def test_an_openai_stream_is_relayed_with_usage_only_when_asked(
         ("/v1/chat/completions", {"model": "claude-test", "messages": [{"role": "user", "content": "x"}], "logprobs": True}, "logprobs"),
         ("/v1/chat/completions", {"model": "claude-test", "messages": [{"role": "user", "content": "x"}], "frequency_penalty": 0.5}, "frequency_penalty"),
         ("/v1/chat/completions", {"model": "claude-test", "messages": [{"role": "user", "content": "x"}], "audio": {"voice": "alloy"}}, "audio"),
+        ("/v1/chat/completions", {"model": "claude-test", "messages": [{"role": "user", "content": "x"}],
+                                  "response_format": {"type": "json_object"}}, "response_format"),
     ],
 )  # fmt: skip
 def test_a_field_another_api_cannot_take_is_refused_naming_it(
