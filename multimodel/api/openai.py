@@ -210,7 +210,16 @@ def _model(gw: Gateway, name: str) -> dict[str, Any]:
 def _anthropic_model(gw: Gateway, name: str) -> dict[str, Any]:
 
     created = datetime.datetime.fromtimestamp(gw.started_at, datetime.UTC).isoformat().replace("+00:00", "Z")
-    return {"type": "model", "id": name, "display_name": name, "created_at": created}
+    # capabilities, max_input_tokens and max_tokens: required by the spec though null where unknown.
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": name,
+        "created_at": created,
+        "capabilities": None,
+        "max_input_tokens": None,
+        "max_tokens": None,
+    }
 
 
 routes = [

@@ -243,6 +243,9 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
             "content": content,
             "stop_reason": STOP_REASON[result.finish.reason],
             "stop_sequence": result.finish.stop_sequence,
+            # Required by the spec though null: strictly typed clients refuse a message without them.
+            "stop_details": None,
+            "container": None,
             "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
         }
     )
@@ -308,6 +311,8 @@ class StreamEncoder:
             "model": self._model,
             "stop_reason": None,
             "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
         return (
@@ -379,7 +384,12 @@ class StreamEncoder:
     def end(self) -> bytes:
         if self._relay:
             return b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-        delta = {"stop_reason": STOP_REASON[self._finish.reason], "stop_sequence": self._finish.stop_sequence}
+        delta = {
+            "stop_reason": STOP_REASON[self._finish.reason],
+            "stop_sequence": self._finish.stop_sequence,
+            "stop_details": None,
+            "container": None,
+        }
         usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
         return (
             self._close()

@@ -159,3 +159,15 @@ def test_bearer_and_x_api_key_both_accepted(gateway: GatewayProcess, up: FakeUps
 def test_models_list_in_anthropic_shape(client: anthropic.Anthropic) -> None:
     ids = [m.id for m in client.models.list()]
     assert "claude-test" in ids and "gpt-test" in ids
+
+
+def test_models_and_messages_carry_every_field_the_spec_requires(
+    gateway: GatewayProcess, up: FakeUpstream
+) -> None:
+    """Strictly typed clients refuse an object without a required key, even a null one."""
+    r = httpx.get(gateway.url + "/v1/models", headers={"anthropic-version": "2023-06-01"})
+    for model in r.json()["data"]:
+        validate("anthropic", "ModelInfo", model)  # strict: capabilities, max_input_tokens, max_tokens
+    body = {"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    message = httpx.post(gateway.url + "/v1/messages", json=body).json()  # the canonical rendering
+    assert {"stop_details", "container"} <= message.keys()
