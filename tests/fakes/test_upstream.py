@@ -450,3 +450,29 @@ def test_many_concurrent_connections(up: FakeUpstream) -> None:
             assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == f"Echo: n {i}"
         else:
             assert json.loads(raw)["choices"][0]["message"]["content"] == f"Echo: n {i}"
+
+
+def test_responses_json_and_stream_as_the_sdk_reads_them(up: FakeUpstream) -> None:
+    """POST /v1/responses: what OpenAI's Responses API answers, read by the official SDK."""
+    client = openai.OpenAI(base_url=up.openai_base, api_key="k", max_retries=0)
+    up.push(Reply("Hello there"))
+    raw = client.responses.with_raw_response.create(model="gpt-5", input="Say hi", instructions="Be kind.")
+    validate("openai", "Response", raw.http_response.json(), lenient=True)
+    r = raw.parse()
+    assert r.output_text == "Hello there" and r.status == "completed" and r.usage is not None
+    assert r.usage.input_tokens == 4  # words of the input and instructions
+    up.push(ToolReply(name="lookup", arguments='{"q": "weather in Paris"}'))
+    with client.responses.stream(model="gpt-5", input=[{"role": "user", "content": "Weather?"}]) as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_response()
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
+    call = final.output[0]
+    assert (
+        call.type == "function_call"
+        and call.name == "lookup"
+        and call.arguments == '{"q": "weather in Paris"}'
+    )
+    up.push(Reply("one two three four five"))
+    r = client.responses.create(model="gpt-5", input="x", max_output_tokens=2)
+    assert r.status == "incomplete" and r.incomplete_details is not None and r.output_text == "one two"

@@ -38,6 +38,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import responses
+
 # ---------------------------------------------------------------------------------------------
 # Behaviours: what the next call does.
 
@@ -284,6 +286,16 @@ def _plan(api: str, body: dict[str, Any], b: Behaviour | None) -> _Plan:
     in_tok = b.input_tokens if isinstance(b, Reply) and b.input_tokens is not None else in_words
     out_tok = b.output_tokens if isinstance(b, Reply) and b.output_tokens is not None else _words(text)
     return _Plan(text, [], finish, stop, in_tok, out_tok)
+
+
+def _responses_plan(body: dict[str, Any], b: Behaviour | None) -> _Plan:
+    """A Responses request planned as chat is: echo of the last user text, limits, tool replies."""
+    last_user, texts = responses.conversation(body)
+    chat = {"messages": [{"role": "user", "content": last_user}], "max_tokens": body.get("max_output_tokens")}
+    plan = _plan("openai", chat, b)
+    if not (isinstance(b, Reply | ToolReply) and b.input_tokens is not None):
+        plan.input_tokens = sum(_words(t) for t in texts)
+    return plan
 
 
 # ---------------------------------------------------------------------------------------------
@@ -738,6 +750,17 @@ class FakeUpstream:
             if "max_tokens" in body or "stream" in body:
                 return error(400, "max_tokens: Extra inputs are not permitted")
             return web.json_response({"input_tokens": _conversation(api, body)[1]}, headers=id_header)
+        if method == "POST" and path.endswith("/responses") and isinstance(body, dict):
+            if "model" not in body or "input" not in body:
+                return error(400, "Missing required parameter: 'model' and 'input'.")
+            plan = _responses_plan(body, behaviour)
+            answer = (plan.text, plan.tools, plan.finish_reason, plan.input_tokens, plan.output_tokens)
+            seed = _new_id("")
+            if not body.get("stream"):
+                payload = responses.response_json(answer, body["model"], body, seed)
+                return await self._answer(request, behaviour, payload, id_header)
+            events = responses.response_events(answer, body["model"], body, seed, _pieces(plan.text or ""))
+            return await self._stream(request, behaviour, api, events, id_header)
         if method != "POST" or not path.endswith(("/chat/completions", "/messages", "/embeddings")):
             return error(
                 404,
