@@ -82,8 +82,8 @@ class NativeRequest:
     # NativeChunks) is relayed to the client.
     relay: bool = False
 
-    def sent_to(self, wire: str | None) -> bool:
-        """Whether an upstream speaking `wire` is sent this body as it is."""
+    def sent_to(self, wire: str) -> bool:
+        """Whether an upstream call in the `wire` format sends this body as it is."""
         return wire == self.format
 
 

@@ -281,7 +281,7 @@ async def _answer(
         answer = await attempts.answer(route, req, ulog.row.attempts, fallbacks=fallbacks)
         ulog.answered(answer)
         if req.native is not None:  # the answering upstream speaks the client's API: relay its answer
-            req.native.relay = req.native.sent_to(answer.deployment.provider.capabilities.wire)
+            req.native.relay = req.native.format in answer.deployment.provider.capabilities.wires
         if answer.route is not route:  # a fallback answered: the answer names it
             ulog.row.route, req.model = ulog.row.route or req.model, answer.route.name
         if req.stream:

@@ -26,7 +26,7 @@ class AnthropicOptions(ProviderOptions):
 
 class AnthropicProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(
-        tools=True, vision=True, embeddings=False, wire="anthropic"
+        tools=True, vision=True, embeddings=False, wires=("anthropic",)
     )
     Options: ClassVar[type[ProviderOptions]] = AnthropicOptions
     options: AnthropicOptions

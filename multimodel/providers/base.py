@@ -31,9 +31,9 @@ class Capabilities:
     embeddings: bool = False
     # Honours response_format (JSON mode, a JSON schema); a provider that would ignore it says no.
     structured_output: bool = False
-    # The client wire format the upstream speaks itself ("openai", "anthropic"): a request in that
-    # format is sent as the client wrote it (NativeRequest). None: canonical requests only.
-    wire: str | None = None
+    # The client wire formats the upstream speaks itself ("openai" chat, "anthropic"): a request in
+    # one of them is sent as the client wrote it (NativeRequest). None: canonical requests only.
+    wires: tuple[str, ...] = ()
 
     def missing(self, req: ChatRequest) -> tuple[str, str] | None:
         """(what, request field) the request needs and the provider lacks, else None."""
@@ -45,7 +45,7 @@ class Capabilities:
         if rf is not None and rf.get("type") != "text" and not self.structured_output:
             return "structured output (response_format)", "response_format"
         native = req.native
-        if native is not None and native.unmodelled and native.format != self.wire:
+        if native is not None and native.unmodelled and native.format not in self.wires:
             field = native.unmodelled[0]
             return f"{field!r} (only a model served over the {native.format} API can take it)", field
         return None

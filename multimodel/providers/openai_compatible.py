@@ -41,7 +41,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
             vision=o.vision,
             embeddings=o.embeddings,
             structured_output=o.structured_output,
-            wire="openai",
+            wires=("openai",),
         )
 
     def headers(self) -> dict[str, str]:
