@@ -192,6 +192,28 @@ def _tool_input(arguments: str) -> Any:
     return value if isinstance(value, dict) else {}
 
 
+def _counts(u: Usage) -> dict[str, Any]:
+    """MessageDeltaUsage (cumulative counts, every key its spec requires). Anthropic's
+    `input_tokens` leaves out the cache reads and writes. `output_tokens_details` (reasoning, part
+    of the output) is newer than the saved spec: the SDK reads it; it is sent when there is some."""
+    out: dict[str, Any] = {
+        "input_tokens": u.uncached_input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "server_tool_use": None,
+    }
+    if u.reasoning_tokens:
+        out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    return out
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    """Usage, with every key its spec requires: what the gateway does not know (the cache writes'
+    split by lifetime, the service tier, where the model ran) is null."""
+    return {**_counts(u), "cache_creation": None, "service_tier": None, "inference_geo": None}
+
+
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
     content: list[dict[str, Any]] = []
     if result.text or not result.tool_calls:
@@ -209,7 +231,7 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
             "content": content,
             "stop_reason": STOP_REASON[result.finish.reason],
             "stop_sequence": result.finish.stop_sequence,
-            "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+            "usage": usage_json(result.usage),
         }
     )
 
@@ -271,7 +293,7 @@ class StreamEncoder:
             "model": self._model,
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": usage_json(Usage()),  # the counts come at the end, in message_delta
         }
         return (
             _sse(b"message_start", {"type": "message_start", "message": message})
@@ -333,7 +355,7 @@ class StreamEncoder:
 
     def end(self) -> bytes:
         delta = {"stop_reason": STOP_REASON[self._finish.reason], "stop_sequence": self._finish.stop_sequence}
-        usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
+        usage = _counts(self._usage)
         return (
             self._close()
             + _sse(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})

@@ -59,7 +59,13 @@ def test_streaming_with_usage(gateway: GatewayProcess, up: FakeUpstream, model: 
     events = check_openai_stream(r.content, include_usage=True)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in events if c["choices"])
     assert text == "one two three four"
-    assert events[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
+    assert events[-1]["usage"] == {
+        "prompt_tokens": 7,
+        "completion_tokens": 4,
+        "total_tokens": 11,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
 
 
 def test_streaming_without_usage_has_no_usage_chunk(gateway: GatewayProcess, up: FakeUpstream) -> None:
