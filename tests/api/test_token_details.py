@@ -2,7 +2,7 @@
 reasoning tokens; Anthropic: cache reads and writes), through both client APIs with the official
 SDKs, streamed and not. The client sees them in its format's own fields, the usage row keeps
 them, the cost prices cache reads and writes at their own rates, a key's spend and budget follow
-that cost."""
+that cost, and the usage summary gives each model's cache-hit share."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.auth.test_keys_api import make_key
 from tests.conftest import KEY_ENV
 from tests.fakes.upstream import FakeUpstream, Raw, Reply
 from tests.preference.conftest import usage_row
+from tests.support.databases import rows
 from tests.support.gateway import GatewayProcess
 from tests.support.specs import check_anthropic_stream, check_openai_stream, validate
 
@@ -263,6 +264,29 @@ def test_a_budget_counts_cache_reads_at_their_price(gw: GatewayProcess, up: Fake
     with pytest.raises(openai.RateLimitError) as e:
         client.chat.completions.create(model=upstream.model, messages=USER)  # type: ignore[arg-type]
     assert e.value.code == "insufficient_quota"
+
+
+def test_the_summary_gives_each_models_cache_hit_share(
+    gw: GatewayProcess, up: FakeUpstream, admin: str
+) -> None:
+    ids = []
+    for upstream in UPSTREAMS.values():
+        up.push(upstream.reply)
+        ids += ask_openai(gw, admin, upstream, stream=False)
+    for request_id in ids:
+        usage_row(database(gw), request_id)
+    r = httpx.get(gw.url + "/v1/usage/summary?range=1h", headers={"authorization": f"Bearer {admin}"})
+    assert r.status_code == 200, r.text
+    models = {m["model"]: m for m in r.json()["models"]}
+    logged = rows(database(gw), "usage")  # the other tests' rows too
+    for upstream in UPSTREAMS.values():
+        mine = [row for row in logged if row["public_model"] == upstream.model]
+        got = models[upstream.model]
+        for key in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+            assert got[key] == sum(row[key] for row in mine), key
+        assert got["cache_hit_share"] == pytest.approx(got["cache_read_tokens"] / got["input_tokens"])
+        c = upstream.counts
+        assert got["cache_hit_share"] >= 0.9 * c["cache_read_tokens"] / c["input_tokens"]  # mostly these
 
 
 # -- the upstream's own shapes -----------------------------------------------------------------
