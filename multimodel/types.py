@@ -143,8 +143,24 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class Usage:
+    """An answer's token counts, in one meaning for every format (OpenAI's).
+
+    `input_tokens` counts every input token, cached ones included; `cache_read_tokens` (read from
+    the provider's prompt cache) and `cache_write_tokens` (written to it) are parts of it, and
+    never add up to more. `output_tokens` counts every output token; `reasoning_tokens` (hidden
+    thinking) are part of it. Anthropic's own `input_tokens` leaves the cache reads and writes
+    out: its parsers add them in, its renderers take them out again (`uncached_input_tokens`).
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return max(0, self.input_tokens - self.cache_read_tokens - self.cache_write_tokens)
 
 
 @dataclass(slots=True)

@@ -208,11 +208,12 @@ class _Log:
         row.error_type = error
         row.latency_ms = (time.perf_counter() - self.t0) * 1000
         if result is not None:
-            row.input_tokens = result.usage.input_tokens
-            row.output_tokens = result.usage.output_tokens
-            price = self.price
-            if price is not None:
-                row.cost_usd = price.cost(row.input_tokens, row.output_tokens)
+            usage = result.usage
+            row.input_tokens, row.output_tokens = usage.input_tokens, usage.output_tokens
+            row.cache_read_tokens, row.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+            row.reasoning_tokens = usage.reasoning_tokens
+            if self.price is not None:
+                row.cost_usd = self.price.cost(usage)
             if self.gw.settings.log_content:
                 row.answer = (
                     result.text

@@ -85,7 +85,7 @@ async def embeddings(request: Request) -> Response:
         row.provider, row.upstream_model = dep.config.provider, dep.config.model
         row.input_tokens = result.input_tokens
         if dep.config.price is not None:
-            row.cost_usd = dep.config.price.cost(result.input_tokens, 0)
+            row.cost_usd = dep.config.price.cost(row)
         data = [
             {"object": "embedding", "index": i, "embedding": _encode(v, fmt)}
             for i, v in enumerate(result.vectors)

@@ -1,7 +1,8 @@
 """GET /v1/usage/summary?range=1h|6h|24h|7d|30d: the usage log summed up for the dashboard.
 
     {"object": "usage.summary", "range", "start", "end", "bucket_seconds",
-     "totals": {"requests", "errors", "input_tokens", "output_tokens", "cost_usd"},
+     "totals": {"requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
+                "cache_write_tokens", "reasoning_tokens", "cost_usd", "cache_hit_share"},
      "models": [{"model", "provider", <totals>, "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "ttft_p95_ms"}],
      "providers": [{"provider", <totals>, <timings>}],
      "buckets": [{"start", <totals>, <timings>, "models": {name: <totals>}}],   every bucket, oldest first
@@ -11,8 +12,10 @@
 With API keys in use, a key sees its own requests only, unless it is an admin key. Arena answers
 show once their battle has a vote or is closed (`preference.max_battle_age_hours`), to every key
 alike: before that, their cost and tokens would name the battle's models (multimodel.store.stats).
-Timings are over successful requests only (an error answered in a millisecond is not a fast
-answer); a failed request counts in `errors` and in `requests`.
+Token counts mean what multimodel.types.Usage says: the cache reads and writes are parts of the
+input tokens, reasoning is part of the output; `cache_hit_share` is cache reads / input tokens
+(null without input). Timings are over successful requests only (an error answered in a
+millisecond is not a fast answer); a failed request counts in `errors` and in `requests`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -82,16 +82,43 @@ class ProviderOptions(Strict):
     too), and `Router.build` checks a deployment's options against its provider's."""
 
 
+class Tokens(Protocol):
+    """An answer's token counts as pricing reads them (multimodel.types.Usage, a usage row): the
+    cache reads and writes are parts of the input, reasoning is part of the output."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+
+
 class Price(Strict):
     """USD per million tokens."""
 
     input_per_mtok: NonNegative = 0.0
     """USD per million input tokens."""
     output_per_mtok: NonNegative = 0.0
-    """USD per million output tokens."""
+    """USD per million output tokens (reasoning tokens are output tokens)."""
+    cache_read_per_mtok: NonNegative | None = None
+    """USD per million input tokens read from the provider's prompt cache; unset: the input price."""
+    cache_write_per_mtok: NonNegative | None = None
+    """USD per million input tokens written to the provider's prompt cache; unset: the input price."""
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+    def cost(self, tokens: Tokens) -> float:
+        read, written = tokens.cache_read_tokens, tokens.cache_write_tokens
+        uncached = max(0, tokens.input_tokens - read - written)
+        cache_read = self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
+        cache_write = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+        return (
+            uncached * self.input_per_mtok
+            + read * cache_read
+            + written * cache_write
+            + tokens.output_tokens * self.output_per_mtok
+        ) / 1e6
 
     @property
     def per_mtok(self) -> float:

@@ -224,6 +224,28 @@ def _tool_input(arguments: str) -> Any:
     return value if isinstance(value, dict) else {}
 
 
+def _counts(u: Usage) -> dict[str, Any]:
+    """MessageDeltaUsage (cumulative counts, every key its spec requires). Anthropic's
+    `input_tokens` leaves out the cache reads and writes. `output_tokens_details` (reasoning, part
+    of the output) is newer than the saved spec: the SDK reads it; it is sent when there is some."""
+    out: dict[str, Any] = {
+        "input_tokens": u.uncached_input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "server_tool_use": None,
+    }
+    if u.reasoning_tokens:
+        out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    return out
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    """Usage, with every key its spec requires: what the gateway does not know (the cache writes'
+    split by lifetime, the service tier, where the model ran) is null."""
+    return {**_counts(u), "cache_creation": None, "service_tier": None, "inference_geo": None}
+
+
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
     if result.native is not None and result.native.format == "anthropic":
         return orjson.dumps(result.native.data | {"id": f"msg_{request_id}", "model": model})
@@ -246,7 +268,7 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
             # Required by the spec though null: strictly typed clients refuse a message without them.
             "stop_details": None,
             "container": None,
-            "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+            "usage": usage_json(result.usage),
         }
     )
 
@@ -313,7 +335,7 @@ class StreamEncoder:
             "stop_sequence": None,
             "stop_details": None,
             "container": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": usage_json(Usage()),  # the counts come at the end, in message_delta
         }
         return (
             _sse(b"message_start", {"type": "message_start", "message": message})
@@ -390,7 +412,7 @@ class StreamEncoder:
             "stop_details": None,
             "container": None,
         }
-        usage = {"input_tokens": self._usage.input_tokens, "output_tokens": self._usage.output_tokens}
+        usage = _counts(self._usage)
         return (
             self._close()
             + _sse(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})

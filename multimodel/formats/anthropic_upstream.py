@@ -155,18 +155,31 @@ def error_from(data: Any, status: int | None = None) -> GatewayError:
     return GatewayError(kind, f"upstream error: {message or etype or 'unknown'}", status=status)
 
 
-def _input_tokens(u: dict[str, Any]) -> int:
-    return v.count(
-        sum(
-            v.count(u.get(k))
-            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-    )
+# Anthropic's usage counts; its `input_tokens` leaves out the cache reads and writes.
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
-def _usage(u: Any) -> Usage:
+def _counts(u: Any) -> dict[str, int]:
+    """The counts a usage object states. message_delta's are cumulative, and may leave out the
+    input's (null or absent): what it leaves out keeps message_start's value."""
     u = v.obj(u)
-    return Usage(_input_tokens(u), v.count(u.get("output_tokens")))
+    out = {k: v.count(u[k]) for k in _COUNTS if u.get(k) is not None}
+    thinking = v.opt_obj(u.get("output_tokens_details")).get("thinking_tokens")
+    if thinking is not None:
+        out["thinking_tokens"] = v.count(thinking)
+    return out
+
+
+def _usage(c: dict[str, int]) -> Usage:
+    read, written = c.get("cache_read_input_tokens", 0), c.get("cache_creation_input_tokens", 0)
+    output = c.get("output_tokens", 0)
+    return Usage(
+        input_tokens=v.count(c.get("input_tokens", 0) + read + written),
+        output_tokens=output,
+        cache_read_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=min(c.get("thinking_tokens", 0), output),
+    )
 
 
 def _finish(d: dict[str, Any]) -> Finish:
@@ -187,7 +200,7 @@ def parse_response(body: Any) -> list[Event]:
                 events.append(ToolCallStart(calls, v.text(block["id"]), v.text(block["name"])))
                 events.append(ToolCallDelta(calls, orjson.dumps(v.obj(block.get("input") or {})).decode()))
                 calls += 1
-        events.append(_usage(body.get("usage") or {}))
+        events.append(_usage(_counts(body.get("usage") or {})))
         events.append(_finish(body))
         return events
     except (*v.SHAPE_ERRORS, orjson.JSONEncodeError):
@@ -198,7 +211,7 @@ class EventParser:
     """Named stream events -> canonical events; usage and finish are emitted at message_stop."""
 
     def __init__(self) -> None:
-        self._usage = Usage()
+        self._counts: dict[str, int] = {}
         self._finish: Finish | None = None
         self._block_tool: dict[int, int] = {}  # block index -> tool-call index
         self.done = False
@@ -224,16 +237,13 @@ class EventParser:
                     return [TextDelta(v.text(block["text"]))]
                 return []
             if kind == "message_start":
-                self._usage = _usage(v.obj(data["message"]).get("usage") or {})
+                self._counts = _counts(v.obj(data["message"]).get("usage") or {})
             elif kind == "message_delta":
-                u = v.obj(data.get("usage") or {})
-                if u.get("input_tokens") is not None:
-                    self._usage.input_tokens = _input_tokens(u)
-                self._usage.output_tokens = v.count(u.get("output_tokens") or self._usage.output_tokens)
+                self._counts.update(_counts(data.get("usage") or {}))
                 self._finish = _finish(v.obj(data["delta"]))
             elif kind == "message_stop":
                 self.done = True
-                return [self._usage, self._finish or Finish("stop")]
+                return [_usage(self._counts), self._finish or Finish("stop")]
             elif kind == "error":
                 raise error_from(data)
             return []

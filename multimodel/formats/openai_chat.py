@@ -190,11 +190,17 @@ def _parse_tool_choice(v: Any, parallel: Any) -> ToolChoice | None:
 # --- responses -------------------------------------------------------------------
 
 
-def usage_json(u: Usage) -> dict[str, int]:
+def usage_json(u: Usage) -> dict[str, Any]:
+    """CompletionUsage: the cache and reasoning counts are parts of the totals, in its details."""
     return {
         "prompt_tokens": u.input_tokens,
         "completion_tokens": u.output_tokens,
         "total_tokens": u.input_tokens + u.output_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": u.cache_read_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+        },
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     }
 
 

@@ -107,8 +107,14 @@ def _message(m: Message) -> dict[str, Any]:
 
 
 def _usage(u: Any) -> Usage:
+    """CompletionUsage: the cache and reasoning counts are in its details, parts of the totals."""
     u = v.obj(u)
-    return Usage(v.count(u.get("prompt_tokens")), v.count(u.get("completion_tokens")))
+    prompt, completion = v.count(u.get("prompt_tokens")), v.count(u.get("completion_tokens"))
+    details = v.opt_obj(u.get("prompt_tokens_details"))
+    read = v.part(details.get("cached_tokens"), prompt)
+    written = v.part(details.get("cache_write_tokens"), prompt - read)
+    reasoning = v.part(v.opt_obj(u.get("completion_tokens_details")).get("reasoning_tokens"), completion)
+    return Usage(prompt, completion, read, written, reasoning)
 
 
 def _finish(reason: Any) -> Finish:

@@ -41,3 +41,14 @@ def count(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < MAX_COUNT:
         raise Malformed("expected a token count")
     return v
+
+
+def opt_obj(v: Any) -> dict[str, Any]:
+    """An optional object (a usage's details): absent or null is empty."""
+    return {} if v is None else obj(v)
+
+
+def part(v: Any, whole: int) -> int:
+    """A token count that is part of `whole` (the cached tokens of the input), capped at it: an
+    upstream that counts more has miscounted, and the answer it gave is still good."""
+    return min(count(v), whole)

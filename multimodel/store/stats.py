@@ -80,6 +80,9 @@ def summary(
             sa.func.sum(sa.case((failed, 1), else_=0)).label("errors"),
             sa.func.sum(usage.c.input_tokens).label("input_tokens"),
             sa.func.sum(usage.c.output_tokens).label("output_tokens"),
+            sa.func.sum(usage.c.cache_read_tokens).label("cache_read_tokens"),
+            sa.func.sum(usage.c.cache_write_tokens).label("cache_write_tokens"),
+            sa.func.sum(usage.c.reasoning_tokens).label("reasoning_tokens"),
             sa.func.sum(usage.c.cost_usd).label("cost_usd"),
         )
         .where(in_window)
@@ -102,7 +105,7 @@ def summary(
         error_rows = [{"type": t, "count": int(n)} for t, n in conn.execute(errors)]
         samples = conn.execute(timings).all()
     for cell in cells:  # SUM of nothing is NULL, and PostgreSQL sums integers as NUMERIC
-        for key in ("requests", "errors", "input_tokens", "output_tokens"):
+        for key in _COUNTS:
             cell[key] = int(cell[key] or 0)
         cell["cost_usd"] = float(cell["cost_usd"] or 0.0)
     return {
@@ -136,15 +139,29 @@ def _settled(closed_before: float) -> sa.ColumnElement[bool]:
     )
 
 
-_SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
+_COUNTS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+_SUMS = (*_COUNTS, "cost_usd")
 
 
 def _totals(cells: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The sums of `cells`, and their cache-hit share: the part of the input tokens read from
+    the providers' prompt caches (None without input)."""
     total: dict[str, Any] = dict.fromkeys(_SUMS, 0)
     total["cost_usd"] = 0.0
     for cell in cells:
         for key in _SUMS:
             total[key] += cell[key]
+    total["cache_hit_share"] = (
+        total["cache_read_tokens"] / total["input_tokens"] if total["input_tokens"] else None
+    )
     return total
 
 
@@ -195,11 +212,10 @@ def _buckets(cells: Sequence[dict[str, Any]], samples: Sequence[Any], window: Wi
         timed[int(row.bucket)].append(row)
     for k in range(window.buckets):
         group = per_bucket.get(k, [])
-        models: dict[str, dict[str, Any]] = {}
+        per_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for cell in group:
-            into = models.setdefault(cell["public_model"], {**dict.fromkeys(_SUMS, 0), "cost_usd": 0.0})
-            for key in _SUMS:
-                into[key] += cell[key]
+            per_model[cell["public_model"]].append(cell)
+        models = {name: _totals(cells) for name, cells in per_model.items()}
         out.append(
             {
                 "start": window.start + k * window.bucket_s,

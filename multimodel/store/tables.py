@@ -63,6 +63,10 @@ usage = sa.Table(
     sa.Column("route", String(), nullable=True),
     # The gateway API key (api_keys.id) that made the request; NULL when keys are not in use.
     sa.Column("key_id", String(), nullable=True),
+    # Parts of input_tokens (cache) and of output_tokens (reasoning); migration 0006_token_details.
+    sa.Column("cache_read_tokens", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("cache_write_tokens", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("reasoning_tokens", sa.Integer(), nullable=False, server_default="0"),
     sa.Index("ix_usage_request_id", "request_id", unique=True),
     sa.Index("ix_usage_created_at", "created_at"),
     # Leads with the model so it serves "rows of model X" and "model X over a time range".

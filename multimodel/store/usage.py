@@ -34,8 +34,11 @@ class UsageRow:
     error_type: str | None  # canonical error kind (multimodel.errors.Kind) or None
     latency_ms: float  # until the last byte was sent
     ttft_ms: float | None  # time to first token (first content event)
-    input_tokens: int = 0
+    input_tokens: int = 0  # all of them, the cached ones included (as multimodel.types.Usage)
     output_tokens: int = 0
+    cache_read_tokens: int = 0  # part of input_tokens
+    cache_write_tokens: int = 0  # part of input_tokens
+    reasoning_tokens: int = 0  # part of output_tokens
     cost_usd: float | None = None  # from the model's price; None when unpriced
     user: str | None = None
     prompt: str | None = None  # JSON of the canonical messages, when log_content is on

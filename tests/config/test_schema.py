@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from multimodel.config.schema import ConfigError, Settings, parse
+from multimodel.config.schema import ConfigError, Price, Settings, parse
 from multimodel.providers.base import ProviderContext
 from multimodel.routing.router import Router
+from multimodel.types import Usage
 
 HOUSE = str(Path(__file__).resolve().parents[2] / "models" / "house-tiny")
 # Every section and field kind, in the file's shape: a model written flat and one with deployments.
@@ -33,7 +34,12 @@ FULL: dict[str, Any] = {
             "model": "llama",
             "api_base": "http://127.0.0.1:9/v1",
             "api_key_env": "FLAT_KEY",
-            "price": {"input_per_mtok": 1.0, "output_per_mtok": 2},
+            "price": {
+                "input_per_mtok": 1.0,
+                "output_per_mtok": 2,
+                "cache_read_per_mtok": 0.1,
+                "cache_write_per_mtok": 1.25,
+            },
             "timeouts": {"connect": 1, "first_byte": 2.5, "total": 30},
             "options": {"tools": False, "vision": True, "api_version": "2024-10-21", "headers": {"x-a": "b"}},
             "weight": 2,
@@ -210,6 +216,14 @@ def test_an_unknown_key_suggests_the_closest_known_one(raw: dict[str, Any], word
         (
             {
                 "models": [
+                    {"name": "m", "provider": "openai", "model": "x", "price": {"cache_read_per_mtok": -0.1}}
+                ]
+            },
+            ["models[0].price.cache_read_per_mtok"],
+        ),
+        (
+            {
+                "models": [
                     {"name": "m", "provider": "openai", "model": "x", "options": {"max_tokens_field": "n"}}
                 ]
             },
@@ -230,6 +244,18 @@ def test_values_out_of_range_name_the_path(change: dict[str, Any], words: list[s
     assert "\n" not in line
     for w in words:
         assert w in line, line
+
+
+def test_a_price_counts_cache_reads_and_writes_at_their_own_rates() -> None:
+    tokens = Usage(input_tokens=1000, output_tokens=300, cache_read_tokens=600, cache_write_tokens=100)
+    tokens.reasoning_tokens = 200  # part of the output: priced as output
+    price = Price(input_per_mtok=2.0, output_per_mtok=8.0, cache_read_per_mtok=0.5, cache_write_per_mtok=2.5)
+    assert price.cost(tokens) == pytest.approx((300 * 2.0 + 600 * 0.5 + 100 * 2.5 + 300 * 8.0) / 1e6)
+    plain = Price(input_per_mtok=2.0, output_per_mtok=8.0)  # unset: the input price, as before
+    assert plain.cost(tokens) == pytest.approx((1000 * 2.0 + 300 * 8.0) / 1e6)
+    flat = check(FULL).models[0].deployments[0].price
+    assert flat is not None and (flat.cache_read_per_mtok, flat.cache_write_per_mtok) == (0.1, 1.25)
+    assert flat.per_mtok == 3.0  # what routing compares: input + output
 
 
 def test_settings_are_frozen_and_parse_reads_no_secret() -> None:

@@ -123,6 +123,62 @@ def test_openai_stream_include_usage(up: FakeUpstream, oai: openai.OpenAI) -> No
         assert len(events) >= 4
 
 
+DETAILED = Reply(
+    "Thought about it.", input_tokens=100, output_tokens=40, cache_read_tokens=60, reasoning_tokens=25
+)
+
+
+def test_openai_cached_and_reasoning_tokens(up: FakeUpstream, oai: openai.OpenAI) -> None:
+    up.push(DETAILED, DETAILED)
+    raw = oai.chat.completions.with_raw_response.create(model="m", messages=USER)
+    validate("openai", "CreateChatCompletionResponse", raw.http_response.json())
+    usage = raw.parse().usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (100, 40, 140)
+    assert usage.prompt_tokens_details.cached_tokens == 60
+    assert usage.completion_tokens_details.reasoning_tokens == 25
+    body = {"model": "m", "messages": USER, "stream": True, "stream_options": {"include_usage": True}}
+    last = check_openai_stream(post(up, "/v1/chat/completions", body).content, include_usage=True)[-1]
+    assert last["usage"]["prompt_tokens_details"]["cached_tokens"] == 60
+    assert last["usage"]["completion_tokens_details"]["reasoning_tokens"] == 25
+    up.push(Reply("x", input_tokens=10, cache_write_tokens=4))
+    written = oai.chat.completions.create(model="m", messages=USER).usage
+    assert written.prompt_tokens_details.cache_write_tokens == 4
+
+
+def test_anthropic_cache_read_and_write_tokens(up: FakeUpstream, claude: anthropic.Anthropic) -> None:
+    """Anthropic's input_tokens leaves out the cache reads and writes: 100 in all is 30 + 50 + 20."""
+    reply = Reply("Cached.", input_tokens=100, output_tokens=7, cache_read_tokens=50, cache_write_tokens=20)
+    up.push(reply, reply)
+    raw = claude.messages.with_raw_response.create(model="m", max_tokens=100, messages=USER)
+    validate("anthropic", "Message", raw.http_response.json())
+    usage = raw.parse().usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (
+        30,
+        50,
+        20,
+    )
+    assert usage.cache_creation is not None and usage.cache_creation.ephemeral_5m_input_tokens == 20
+    assert usage.output_tokens == 7 and usage.output_tokens_details is None
+    body = {"model": "m", "max_tokens": 100, "messages": USER, "stream": True}
+    events = check_anthropic_stream(post(up, "/v1/messages", body).content)
+    start, delta = events[0]["message"]["usage"], events[-2]["usage"]
+    for u in (start, delta):  # message_delta's counts are cumulative: the input's again
+        assert (u["input_tokens"], u["cache_read_input_tokens"], u["cache_creation_input_tokens"]) == (
+            30,
+            50,
+            20,
+        )
+    assert delta["output_tokens"] == 7
+    up.push(Reply("Hmm.", output_tokens=9, reasoning_tokens=6))
+    with claude.messages.stream(model="m", max_tokens=100, messages=USER) as stream:
+        final = stream.get_final_message()
+    assert final.usage.output_tokens == 9
+    assert (
+        final.usage.output_tokens_details is not None
+        and final.usage.output_tokens_details.thinking_tokens == 6
+    )
+
+
 def test_openai_tool_call_stream(up: FakeUpstream, oai: openai.OpenAI) -> None:
     up.push(ToolReply(name="get_weather", arguments='{"city": "Paris"}', text=None))
     with oai.chat.completions.stream(model="m", messages=USER, tools=[WEATHER_OPENAI]) as stream:

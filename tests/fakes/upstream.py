@@ -49,8 +49,14 @@ class Reply:
     """Answer with this text (max_tokens / stop from the request still apply)."""
 
     text: str
-    input_tokens: int | None = None  # None: count words of the request's messages
-    output_tokens: int | None = None  # None: count words of the reply
+    # All input tokens, the cached ones included, as OpenAI counts them (Anthropic's wire
+    # `input_tokens` leaves the cache reads and writes out). None: the words of the request's
+    # messages, plus the cache reads and writes.
+    input_tokens: int | None = None
+    output_tokens: int | None = None  # None: count words of the reply; reasoning included
+    cache_read_tokens: int = 0  # part of the input, read from the prompt cache
+    cache_write_tokens: int = 0  # part of the input, written to the prompt cache
+    reasoning_tokens: int = 0  # part of the output
     finish: str | None = None  # force finish_reason/stop_reason; either API's vocabulary
     delay: float = 0.0  # seconds before the response starts
     chunk_delay: float = 0.0  # seconds between streamed events
@@ -215,6 +221,9 @@ class _Plan:
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def finish_reason(self) -> str:
@@ -283,9 +292,20 @@ def _plan(api: str, body: dict[str, Any], b: Behaviour | None) -> _Plan:
     text, finish, stop = _apply_limits(api, body, source)
     if isinstance(b, Reply) and b.finish:
         finish, stop = b.finish, None
-    in_tok = b.input_tokens if isinstance(b, Reply) and b.input_tokens is not None else in_words
-    out_tok = b.output_tokens if isinstance(b, Reply) and b.output_tokens is not None else _words(text)
-    return _Plan(text, [], finish, stop, in_tok, out_tok)
+    if not isinstance(b, Reply):
+        return _Plan(text, [], finish, stop, in_words, _words(text))
+    cached = b.cache_read_tokens + b.cache_write_tokens
+    return _Plan(
+        text,
+        [],
+        finish,
+        stop,
+        in_words + cached if b.input_tokens is None else b.input_tokens,
+        _words(text) if b.output_tokens is None else b.output_tokens,
+        b.cache_read_tokens,
+        b.cache_write_tokens,
+        b.reasoning_tokens,
+    )
 
 
 def _responses_plan(body: dict[str, Any], b: Behaviour | None) -> _Plan:
@@ -315,9 +335,13 @@ def _openai_usage(p: _Plan) -> dict[str, Any]:
         "prompt_tokens": p.input_tokens,
         "completion_tokens": p.output_tokens,
         "total_tokens": p.input_tokens + p.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": p.cache_read_tokens,
+            "cache_write_tokens": p.cache_write_tokens,
+            "audio_tokens": 0,
+        },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": p.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -382,16 +406,21 @@ def _openai_events(p: _Plan, model: str, include_usage: bool) -> list[str]:
 
 
 def _anthropic_usage(p: _Plan) -> dict[str, Any]:
-    return {
-        "input_tokens": p.input_tokens,
+    """Anthropic's input_tokens leaves out the cache reads and writes (the writes: 5-minute ones).
+    Reasoning goes in `output_tokens_details`, which the SDK reads and the saved spec predates."""
+    usage: dict[str, Any] = {
+        "input_tokens": p.input_tokens - p.cache_read_tokens - p.cache_write_tokens,
         "output_tokens": p.output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation_input_tokens": p.cache_write_tokens,
+        "cache_read_input_tokens": p.cache_read_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": p.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
         "server_tool_use": None,
         "service_tier": "standard",
         "inference_geo": None,
     }
+    if p.reasoning_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": p.reasoning_tokens}
+    return usage
 
 
 def _anthropic_blocks(p: _Plan) -> list[dict[str, Any]]:
@@ -440,7 +469,10 @@ def _sse(event: dict[str, Any]) -> str:
 
 def _anthropic_events(p: _Plan, model: str) -> list[str]:
     start = {**_anthropic_json(p, model), "content": [], "stop_reason": None, "stop_sequence": None}
-    start["usage"] = {**start["usage"], "output_tokens": min(1, p.output_tokens)}
+    start["usage"] = {
+        **{k: v for k, v in start["usage"].items() if k != "output_tokens_details"},  # with the output
+        "output_tokens": min(1, p.output_tokens),
+    }
     events = [_sse({"type": "message_start", "message": start})]
     for index, block in enumerate(_anthropic_blocks(p)):
         if block["type"] == "text":

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from multimodel.store import make_engine, upgrade
-from multimodel.store.db import check_writable, normalize_url
+from multimodel.store.db import alembic_config, check_writable, normalize_url
 from multimodel.store.queries import count_rows
-from multimodel.store.tables import metadata
+from multimodel.store.tables import metadata, usage
 
 from .conftest import Db
 
@@ -40,7 +41,7 @@ def test_upgrade_creates_the_usage_table(empty_db: Db) -> None:
     with empty_db.engine.connect() as conn:
         assert (
             conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-            == "0005_arena_guards"
+            == "0006_token_details"
         )
 
 
@@ -54,6 +55,26 @@ def test_upgrade_is_idempotent_and_keeps_rows(db: Db) -> None:
     upgrade(db.engine)
     upgrade(db.engine)
     assert count_rows(db.engine) == 1
+
+
+def test_the_token_details_migration_keeps_older_rows_as_counting_none(empty_db: Db) -> None:
+    with empty_db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005_arena_guards")
+        conn.exec_driver_sql(
+            "INSERT INTO usage (request_id, created_at, api_format, endpoint, public_model, stream,"
+            " status, latency_ms, input_tokens, output_tokens)"
+            " VALUES ('old', 1.5, 'anthropic', 'chat', 'm', false, 200, 2.0, 30, 4)"
+        )
+    upgrade(empty_db.engine)
+    with empty_db.engine.connect() as conn:
+        old = conn.execute(sa.select(usage).where(usage.c.request_id == "old")).mappings().one()
+    assert (old["input_tokens"], old["output_tokens"]) == (30, 4)
+    assert (old["cache_read_tokens"], old["cache_write_tokens"], old["reasoning_tokens"]) == (0, 0, 0)
+    columns = {c["name"]: c for c in sa.inspect(empty_db.engine).get_columns("usage")}
+    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        assert not columns[name]["nullable"], name
 
 
 def test_tables_py_matches_the_migrations(db: Db) -> None:

@@ -4,6 +4,7 @@ percentile with timings, one bar per error type), for each range and metric chos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -75,3 +76,51 @@ def test_the_totals_and_plots_match_the_api(page: Page, up: FakeUpstream, api: h
 def test_a_bad_range_is_a_400_naming_the_field(api: httpx.Client) -> None:
     r = api.get("/v1/usage/summary", params={"range": "2h"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "range"
+
+
+def pct(share: float | None) -> str:
+    """The page's fmt.pct."""
+    return "—" if share is None else f"{100 * share:.0f}%"
+
+
+def test_the_per_model_table_shows_cached_and_reasoning_tokens(
+    page: Page, up: FakeUpstream, api: httpx.Client
+) -> None:
+    """An upstream that reports cached and reasoning tokens: the table's columns show them, and
+    the model's cache-hit share (large enough to stand out of the other tests' traffic)."""
+    start = wait_for_usage(api, 0)["totals"]["requests"]
+    cached = Reply(
+        "From the cache.",
+        input_tokens=1_000_000,
+        output_tokens=4000,
+        cache_read_tokens=750_000,
+        cache_write_tokens=50_000,
+        reasoning_tokens=3000,
+    )
+    up.push(cached)
+    assert chat(api, "ui-gamma").status_code == 200
+    wait_for_usage(api, start + 1)
+
+    summary = summary_of(page, lambda: page.goto("/ui/usage?range=1h"))
+    gamma = next(m for m in summary["models"] if m["model"] == "ui-gamma")
+    assert gamma["cache_read_tokens"] >= 750_000 and gamma["reasoning_tokens"] >= 3000
+    assert 0.7 < gamma["cache_hit_share"] <= 0.75
+    columns: dict[str, Callable[[dict[str, Any]], str]] = {
+        "Tokens in": lambda m: f"{m['input_tokens']:,}",
+        "Cache read": lambda m: f"{m['cache_read_tokens']:,}",
+        "Cache write": lambda m: f"{m['cache_write_tokens']:,}",
+        "Cache hits": lambda m: pct(m["cache_hit_share"]),
+        "Tokens out": lambda m: f"{m['output_tokens']:,}",
+        "Reasoning": lambda m: f"{m['reasoning_tokens']:,}",
+    }
+    table = page.locator("table.per-model-tokens")
+    expect(table.locator("tbody tr")).to_have_count(len(summary["models"]))
+    heads = table.locator("thead th").all_inner_texts()
+    for k, model in enumerate(summary["models"]):
+        cells = table.locator("tbody tr").nth(k).locator("td")
+        expect(cells.nth(0)).to_have_text(model["model"])
+        for name, text in columns.items():
+            expect(cells.nth(heads.index(name))).to_have_text(text(model))
+    screenshot(page, "usage-tokens")
+    share = summary["totals"]["cache_hit_share"]
+    expect(page.locator(".card", has_text="Cache hits")).to_contain_text(f"{pct(share)} of input")

@@ -36,6 +36,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         e.dispose()
 
 
+NO_DETAILS = {"cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0}
+
+
 def row(n: int, at: float, model: str = "m1", **over: Any) -> dict[str, Any]:
     return {
         "request_id": f"req_{n}",
@@ -52,6 +55,7 @@ def row(n: int, at: float, model: str = "m1", **over: Any) -> dict[str, Any]:
         "input_tokens": n,
         "output_tokens": 2 * n,
         "cost_usd": 0.5 * n,
+        **NO_DETAILS,
         **over,
     }
 
@@ -86,12 +90,22 @@ def test_sums_buckets_errors_and_percentiles(engine: Engine) -> None:
         "errors": 3,
         "input_tokens": 2 + 3 + 4 + 5 + 6 + 7 + 8,
         "output_tokens": 2 * 35,
+        **NO_DETAILS,
         "cost_usd": 0.5 * (35 - 6),
+        "cache_hit_share": 0.0,
     }
     counts = [b["requests"] for b in s["buckets"]]
     assert counts == [2, 1] + [0] * 9 + [4]
     assert s["buckets"][0]["models"] == {
-        "m1": {"requests": 2, "errors": 0, "input_tokens": 5, "output_tokens": 10, "cost_usd": 2.5}
+        "m1": {
+            "requests": 2,
+            "errors": 0,
+            "input_tokens": 5,
+            "output_tokens": 10,
+            **NO_DETAILS,
+            "cost_usd": 2.5,
+            "cache_hit_share": 0.0,
+        }
     }
     assert [b["start"] for b in s["buckets"]] == [start + 300 * k for k in range(12)]
     assert s["errors"] == [{"type": "upstream", "count": 2}, {"type": "rate_limit", "count": 1}]
@@ -107,6 +121,30 @@ def test_sums_buckets_errors_and_percentiles(engine: Engine) -> None:
     assert by_model["m2"]["ttft_p50_ms"] is None  # its only success has no ttft
     assert {p["provider"]: p["requests"] for p in s["providers"]} == {"openai": 4, "anthropic": 3}
     assert s["buckets"][5]["latency_p50_ms"] is None and s["latency_sample"] == 4
+
+
+def test_cache_and_reasoning_tokens_and_the_cache_hit_share(engine: Engine) -> None:
+    insert(
+        engine,
+        [
+            row(1, NOW - 10, input_tokens=100, cache_read_tokens=60, cache_write_tokens=30),
+            row(2, NOW - 10, input_tokens=100, cache_read_tokens=20, reasoning_tokens=3),
+            row(3, NOW - 2000, "m2", input_tokens=50, cache_write_tokens=50, provider="anthropic"),
+            row(4, NOW - 10, "m3", input_tokens=0, output_tokens=0, status=502, error_type="upstream"),
+        ],
+    )
+    s = summary(engine, WINDOW)
+    by_model = {m["model"]: m for m in s["models"]}
+    m1 = by_model["m1"]
+    assert (m1["cache_read_tokens"], m1["cache_write_tokens"], m1["reasoning_tokens"]) == (80, 30, 3)
+    assert m1["cache_hit_share"] == pytest.approx(80 / 200)
+    assert by_model["m2"]["cache_hit_share"] == 0.0  # written to the cache, never read from it
+    assert by_model["m3"]["cache_hit_share"] is None  # no input, no share
+    assert s["totals"]["cache_hit_share"] == pytest.approx(80 / 250)
+    assert {p["provider"]: p["cache_write_tokens"] for p in s["providers"]} == {"openai": 30, "anthropic": 50}
+    last = s["buckets"][-1]
+    assert last["cache_read_tokens"] == 80 and last["models"]["m1"]["cache_hit_share"] == pytest.approx(0.4)
+    assert s["buckets"][0]["cache_hit_share"] is None  # an empty bucket
 
 
 def test_the_timing_sample_is_the_newest_rows(engine: Engine) -> None:
@@ -163,7 +201,9 @@ def test_arena_answers_wait_for_their_battles_vote(engine: Engine) -> None:
         "errors": 0,
         "input_tokens": 1 + 4 + 5 + 6,
         "output_tokens": 2 * 16,
+        **NO_DETAILS,
         "cost_usd": 0.5 * 16,
+        "cache_hit_share": 0.0,
     }
     assert {(m["model"], m["provider"]): m["requests"] for m in got["models"]} == {
         ("m1", "openai"): 2,

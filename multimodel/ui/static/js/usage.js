@@ -82,6 +82,7 @@ function render(body, u, metricName) {
       card("Requests", fmt.int(t.requests)),
       card("Errors", `${fmt.int(t.errors)} (${fmt.pct(t.errors / t.requests)})`),
       card("Tokens in / out", `${fmt.int(t.input_tokens)} / ${fmt.int(t.output_tokens)}`),
+      card("Cache hits", `${fmt.pct(t.cache_hit_share)} of input`),
       card("Cost", fmt.usd(t.cost_usd)),
     ),
   );
@@ -122,11 +123,17 @@ function render(body, u, metricName) {
   const timing = (g) => [fmt.ms(g.latency_p50_ms), fmt.ms(g.latency_p95_ms), fmt.ms(g.ttft_p50_ms), fmt.ms(g.ttft_p95_ms)];
   const sums = (g) => [fmt.int(g.requests), fmt.int(g.errors), fmt.int(g.input_tokens), fmt.int(g.output_tokens), fmt.usd(g.cost_usd)];
   const heads = ["Requests", "Errors", "Tokens in", "Tokens out", "Cost", "p50", "p95", "TTFT p50", "TTFT p95"];
+  // Cache reads and writes are parts of the input tokens, reasoning of the output (multimodel.types.Usage).
+  const details = (g) => [fmt.int(g.input_tokens), fmt.int(g.cache_read_tokens), fmt.int(g.cache_write_tokens), fmt.pct(g.cache_hit_share), fmt.int(g.output_tokens), fmt.int(g.reasoning_tokens)];
+  const detailHeads = ["Tokens in", "Cache read", "Cache write", "Cache hits", "Tokens out", "Reasoning"];
   body.append(
     h("h2", {}, "Per model"),
     table(["Model", "Provider", ...heads], u.models.map((g) => [g.model, g.provider ?? "—", ...sums(g), ...timing(g)]), "per-model", [0, 1]),
     h("h2", {}, "Per provider"),
     table(["Provider", ...heads], u.providers.map((g) => [g.provider ?? "(no model matched)", ...sums(g), ...timing(g)]), "per-provider"),
     h("p", { class: "muted small" }, `Latency percentiles from the newest ${fmt.int(u.latency_sample)} successful requests of the range.`),
+    h("h2", {}, "Tokens per model"),
+    table(["Model", "Provider", ...detailHeads], u.models.map((g) => [g.model, g.provider ?? "—", ...details(g)]), "per-model-tokens", [0, 1]),
+    h("p", { class: "muted small" }, "Cache reads and writes are part of the tokens in, reasoning of the tokens out; cache hits: the share of the tokens in read from the cache."),
   );
 }
