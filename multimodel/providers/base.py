@@ -29,6 +29,7 @@ class Capabilities:
     tools: bool = True
     vision: bool = True
     embeddings: bool = False
+    reasoning: bool = False  # takes a reasoning effort (ChatRequest.reasoning_effort)
 
     def missing(self, req: ChatRequest) -> tuple[str, str] | None:
         """(what, request field) the request needs and the provider lacks, else None."""
@@ -36,6 +37,8 @@ class Capabilities:
             return "tools", "tools"
         if not self.vision and any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
             return "image input", "messages"
+        if req.reasoning_effort is not None and not self.reasoning:
+            return "reasoning", "reasoning"
         return None
 
 

@@ -31,7 +31,9 @@ class OpenAIOptions(ProviderOptions):
 
 
 class OpenAIProvider(Provider):
-    capabilities: ClassVar[Capabilities] = Capabilities(tools=True, vision=True, embeddings=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tools=True, vision=True, embeddings=True, reasoning=True
+    )
     Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
     options: OpenAIOptions
     default_base = "https://api.openai.com/v1"
