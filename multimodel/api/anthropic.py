@@ -15,7 +15,7 @@ from multimodel.formats import anthropic_messages
 from multimodel.types import ChatRequest, ChatResult
 
 
-class AnthropicFormat:
+class AnthropicFormat(ClientFormat):
     name = "anthropic"
 
     def parse(self, body: dict[str, Any]) -> ChatRequest:
