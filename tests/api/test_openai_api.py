@@ -229,7 +229,9 @@ def test_azure_deployment_url_and_key(client: openai.OpenAI, up: FakeUpstream) -
     assert "authorization" not in rec.headers
 
 
-def test_reasoning_effort_reaches_openai_and_is_refused_elsewhere(client: openai.OpenAI, up: FakeUpstream) -> None:
+def test_reasoning_effort_reaches_openai_and_is_refused_elsewhere(
+    client: openai.OpenAI, up: FakeUpstream
+) -> None:
     messages = [{"role": "user", "content": "think"}]
     client.chat.completions.create(model="gpt-test", messages=messages, reasoning_effort="high")
     sent = up.requests[-1].body
