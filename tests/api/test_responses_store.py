@@ -224,6 +224,9 @@ def test_another_keys_response_does_not_exist_for_it(keyed: tuple[Side, Side]) -
     with pytest.raises(openai.NotFoundError):
         bob.client.responses.create(model="gpt-test", previous_response_id=r.id, input="yours?")
     assert alice.client.responses.retrieve(r.id).output_text == "Echo: mine"
+    alice.client.responses.delete(r.id)  # the SDK's own call
+    with pytest.raises(openai.NotFoundError):
+        alice.client.responses.retrieve(r.id)
 
 
 def test_house_tiny_answers(keyed: tuple[Side, Side]) -> None:
