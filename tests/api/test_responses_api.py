@@ -222,6 +222,29 @@ def test_function_tool_round_trip(client: openai.OpenAI, up: FakeUpstream, model
         assert body["messages"][-1] == {"role": "tool", "tool_call_id": call.call_id, "content": "sunny, 24C"}
 
 
+@pytest.mark.parametrize("model", ["gpt-test", "claude-test"])
+def test_text_then_calls_stream_as_successive_items(
+    gateway: GatewayProcess, up: FakeUpstream, model: str
+) -> None:
+    up.push(
+        ToolReply(
+            name="get_weather",
+            arguments='{"city": "Paris"}',
+            text="Let me check.",
+            more=(("get_weather", '{"city": "Oslo"}'),),
+        )
+    )
+    body = {"model": model, "input": "Paris and Oslo?", "tools": [WEATHER], "stream": True, "store": False}
+    events = check_responses_stream(post(gateway, body).content)
+    added = [
+        (e["output_index"], e["item"]["type"]) for e in events if e["type"] == "response.output_item.added"
+    ]
+    assert added == [(0, "message"), (1, "function_call"), (2, "function_call")]
+    output = events[-1]["response"]["output"]
+    assert output[0]["content"][0]["text"] == "Let me check."
+    assert [json.loads(o["arguments"])["city"] for o in output[1:]] == ["Paris", "Oslo"]
+
+
 def test_parallel_calls_are_one_assistant_turn_upstream(client: openai.OpenAI, up: FakeUpstream) -> None:
     up.push(
         ToolReply(
