@@ -72,7 +72,7 @@ def _item(raw: Any, where: str) -> dict[str, Any] | None:
 
 def _message(raw: dict[str, Any], where: str) -> dict[str, Any]:
     role = raw.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise invalid(f"'{where}.role' must be one of user, assistant, system, developer", f"{where}.role")
     content = raw.get("content")
     item_id = _id(raw, "msg_", where)
