@@ -13,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from multimodel.api import anthropic, arena, deployments, feedback, health, leaderboard, openai, usage
+from multimodel.api import (
+    anthropic,
+    arena,
+    deployments,
+    feedback,
+    health,
+    leaderboard,
+    openai,
+    responses,
+    usage,
+)
 from multimodel.api.flow import new_request_id
 from multimodel.auth.middleware import KeyMiddleware
 from multimodel.errors import GatewayError, echo
@@ -61,6 +71,7 @@ def create_app(gateway: Gateway) -> Starlette:
     app = Starlette(
         routes=[
             *openai.routes,
+            *responses.routes,
             *anthropic.routes,
             *feedback.routes,
             *arena.routes,

@@ -103,6 +103,9 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # OpenAI stream_options.include_usage (client side)
     seed: int | None = None
+    # OpenAI's reasoning effort ("low", "high", ...): None leaves it to the model. Only providers
+    # whose Capabilities say `reasoning` take it; elsewhere it is a 400 (not silently dropped).
+    reasoning_effort: str | None = None
     native: NativeRequest | None = None  # the client's own request, for an upstream of its format
 
 

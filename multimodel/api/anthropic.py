@@ -19,7 +19,7 @@ from multimodel.gateway import Gateway
 from multimodel.types import ChatRequest, ChatResult
 
 
-class AnthropicFormat:
+class AnthropicFormat(ClientFormat):
     name = "anthropic"
 
     def parse(self, body: dict[str, Any]) -> ChatRequest:

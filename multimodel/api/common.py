@@ -63,5 +63,5 @@ async def in_db(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         return await asyncio.to_thread(fn, *args, **kwargs)
     except sa_exc.SQLAlchemyError as e:
-        log.warning("preference store: %s failed (%s)", getattr(fn, "__name__", "call"), describe_error(e))
+        log.warning("database: %s failed (%s)", getattr(fn, "__name__", "call"), describe_error(e))
         raise GatewayError("overloaded", "the database is unavailable; try again", status=503) from None

@@ -4,7 +4,7 @@
      "user": "...", "category": "..."}
 
 `request_id` is the answer's `x-request-id` header; the response `id` (`chatcmpl-req_...`,
-`msg_req_...`) works too. One of `rating` and `score` is required. A second rating by the same
+`msg_req_...`, `resp_...`) works too. One of `rating` and `score` is required. A second rating by the same
 user of the same answer replaces the first (`comment` and `category` too). The answer is the
 stored feedback. Arena answers are refused (400): they are judged by the battle's vote, and a
 rating would move their model's row in the satisfaction table, naming it before the vote.
@@ -44,6 +44,8 @@ def parse(body: dict[str, Any], now: float) -> FeedbackRow:
     request_id = f.req_str(body, "request_id")
     for prefix in _ID_PREFIXES:
         request_id = request_id.removeprefix(prefix)
+    if request_id.startswith("resp_"):  # the Responses API's id: resp_<hex> for req_<hex>
+        request_id = "req_" + request_id.removeprefix("resp_")
     rating = body.get("rating")
     if rating is not None and rating not in ("up", "down"):
         raise invalid('\'rating\' must be "up" or "down"', "rating")

@@ -43,7 +43,9 @@ class Encoder(Protocol):
 
 
 class ClientFormat(Protocol):
-    """What a client API contributes to the shared flow."""
+    """What a client API contributes to the shared flow. Formats subclass it for the two hooks'
+    defaults (nothing to do): only a stateful API (the Responses API's stored conversations)
+    needs them, and such a format is made per request."""
 
     name: str
 
@@ -51,6 +53,15 @@ class ClientFormat(Protocol):
     def render(self, result: ChatResult, request_id: str, model: str) -> bytes: ...
     def encoder(self, request_id: str, req: ChatRequest) -> Encoder: ...
     def error_response(self, err: GatewayError, request_id: str | None) -> Response: ...
+
+    async def prepare(self, req: ChatRequest) -> None:
+        """After parsing, before routing: load what the request refers to (may add to `req`)."""
+        return None  # a body, not a stub: mypy would call a stub abstract
+
+    async def complete(self, request_id: str, req: ChatRequest, result: ChatResult) -> None:
+        """The answer is whole: keep it, before the client reads its end (render, Encoder.end).
+        Never raises for a failure of its own: the client has paid for the answer."""
+        return None
 
 
 class _Ids:
@@ -227,9 +238,9 @@ class _Log:
         self.gw.log_usage(row)
 
 
-async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat) -> Response:
+async def serve_chat(gw: Gateway, request: Request, fmt: ClientFormat, endpoint: str = "chat") -> Response:
     """Answer a client's chat request in its own format."""
-    ulog = _Log(gw, fmt.name, "chat", new_request_id(), key_of(request))
+    ulog = _Log(gw, fmt.name, endpoint, new_request_id(), key_of(request))
     return await _answer(gw, fmt, ulog, request=request)
 
 
@@ -268,6 +279,7 @@ async def _answer(
             req = fmt.parse(body)
             forward(request, req)
             check_model(ulog.key, req.model)
+            await fmt.prepare(req)
         # The arena's prepared requests stay on their model: a fallback would answer for another.
         fallbacks = route is None
         if route is None:
@@ -296,6 +308,7 @@ async def _answer(
             if ulog.row.ttft_ms is None and isinstance(ev, TextDelta | ToolCallStart):
                 ulog.first_token()
             result.add(ev)
+        await fmt.complete(request_id, req, result)
         ulog.done(result, 200, None, req)
         return Response(
             fmt.render(result, request_id, req.model),
@@ -357,6 +370,7 @@ async def _stream(
                 yield out
                 out = b""
             item = await anext(events, None) if events is not None else None
+        await fmt.complete(request_id, req, result)
         error = None
         yield out + enc.end()
     except GatewayError as err:

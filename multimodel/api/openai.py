@@ -26,7 +26,7 @@ from multimodel.store.usage import UsageRow
 from multimodel.types import ChatRequest, ChatResult, EmbedRequest
 
 
-class OpenAIFormat:
+class OpenAIFormat(ClientFormat):
     name = "openai"
 
     def parse(self, body: dict[str, Any]) -> ChatRequest:

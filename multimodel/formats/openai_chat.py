@@ -37,6 +37,9 @@ FINISH = {
     "content_filter": "content_filter",
 }
 
+# OpenAI's ReasoningEffort values, shared by both OpenAI client formats (chat and responses).
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
@@ -98,7 +101,14 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
         include_usage=include_usage,
         seed=f.opt_int(body, "seed"),
         native=NativeRequest("openai", body, unmodelled),
+        reasoning_effort=effort(body.get("reasoning_effort"), "reasoning_effort"),
     )
+
+
+def effort(v: Any, where: str) -> str | None:
+    if v is None or v in EFFORTS:
+        return v
+    raise invalid(f"'{where}' must be one of {', '.join(EFFORTS)}", where)
 
 
 def _parse_message(m: Any, i: int, unmodelled: list[str]) -> Message:

@@ -37,7 +37,7 @@ def build_body(
     body: dict[str, Any] = {"model": upstream_model, "messages": [_message(m) for m in req.messages]}
     if req.max_tokens is not None:
         body[max_tokens_field] = req.max_tokens
-    for key in ("temperature", "top_p", "seed", "user", "response_format"):
+    for key in ("temperature", "top_p", "seed", "user", "response_format", "reasoning_effort"):
         value = getattr(req, key)
         if value is not None:
             body[key] = value

@@ -31,6 +31,7 @@ class Capabilities:
     embeddings: bool = False
     # Honours response_format (JSON mode, a JSON schema); a provider that would ignore it says no.
     structured_output: bool = False
+    reasoning: bool = False  # takes a reasoning effort (ChatRequest.reasoning_effort)
     # The client wire formats the upstream speaks itself ("openai" chat, "anthropic"): a request in
     # one of them is sent as the client wrote it (NativeRequest). None: canonical requests only.
     wires: tuple[str, ...] = ()
@@ -44,6 +45,8 @@ class Capabilities:
         rf = req.response_format
         if rf is not None and rf.get("type") != "text" and not self.structured_output:
             return "structured output (response_format)", "response_format"
+        if req.reasoning_effort is not None and not self.reasoning:
+            return "reasoning", "reasoning"
         native = req.native
         if native is not None and native.unmodelled and native.format not in self.wires:
             field = native.unmodelled[0]

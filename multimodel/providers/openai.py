@@ -32,7 +32,7 @@ class OpenAIOptions(ProviderOptions):
 
 class OpenAIProvider(Provider):
     capabilities: ClassVar[Capabilities] = Capabilities(
-        structured_output=True, tools=True, vision=True, embeddings=True, wires=("openai",)
+        structured_output=True, tools=True, vision=True, embeddings=True, reasoning=True, wires=("openai",)
     )
     Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
     options: OpenAIOptions

@@ -172,3 +172,31 @@ attempts = sa.Table(
     sa.Index("ix_attempts_request_id_n", "request_id", "n", unique=True),
     sa.Index("ix_attempts_deployment_started_at", "deployment", "started_at"),
 )
+
+# --- the Responses API's stored responses (migration 0007_responses) ---------------------
+
+# One response of POST /v1/responses made with `store` (the default). Its items are JSON in
+# OpenAI's item shapes: they are only ever read back whole, to answer or continue the conversation.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", String(), primary_key=True),  # resp_...
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("completed_at", sa.Double(), nullable=True),
+    sa.Column("key_id", String(), nullable=True),  # the owner; NULL when keys are not in use
+    sa.Column("model", String(), nullable=False),  # the public name that answered
+    sa.Column("status", String(), nullable=False),  # completed | incomplete
+    sa.Column("incomplete_reason", String(), nullable=True),  # max_output_tokens | content_filter
+    sa.Column("previous_response_id", String(), nullable=True),
+    sa.Column("instructions", Text(), nullable=True),
+    sa.Column("metadata", Text(), nullable=False),  # JSON object of strings
+    # JSON arrays: every item the model read (the previous turns' included), and its answer.
+    sa.Column("input_items", Text(), nullable=False),
+    sa.Column("output_items", Text(), nullable=False),
+    sa.Column("settings", Text(), nullable=False),  # JSON: the request's echoed parameters
+    sa.Column("input_tokens", sa.Integer(), nullable=False),
+    sa.Column("output_tokens", sa.Integer(), nullable=False),
+    sa.Column("cached_tokens", sa.Integer(), nullable=False),
+    sa.Column("reasoning_tokens", sa.Integer(), nullable=False),
+    sa.Index("ix_responses_key_id_created_at", "key_id", "created_at"),
+)

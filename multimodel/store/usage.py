@@ -24,8 +24,8 @@ class AttemptRow:
 class UsageRow:
     request_id: str
     created_at: float  # unix time (s) when the request arrived
-    api_format: str  # the caller's API: "openai" | "anthropic"
-    endpoint: str  # "chat" | "embeddings"
+    api_format: str  # the caller's API: "openai" | "anthropic" | "responses"
+    endpoint: str  # "chat" | "embeddings" | "responses" | "arena"
     public_model: str  # what the client asked for
     provider: str | None  # None when no model matched
     upstream_model: str | None

@@ -67,6 +67,24 @@ FEEDBACK_BODIES = [
     {"request_id": "msg_req_0", "score": 4, "comment": "fine", "category": "code"},
 ]
 BATTLE_BODIES = [{"prompt": "hello", "user": "u1"}, {"messages": USER, "category": "chat"}]
+RTOOL = {
+    "type": "function",
+    "name": "lookup",
+    "parameters": {"type": "object", "properties": {}},
+    "strict": False,
+}
+RESPONSES_BODIES = [
+    {"model": "gpt-test", "input": "hello", "instructions": "be brief", "max_output_tokens": 5},
+    {"model": "claude-test", "input": USER, "stream": True, "tools": [RTOOL], "tool_choice": "auto",
+     "metadata": {"k": "v"}, "store": False},
+    {"model": "compat-test", "store": False, "text": {"format": {"type": "json_schema", "name": "x",
+     "schema": {"type": "object"}}}, "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "hi"},
+                                     {"type": "input_image", "image_url": "data:image/png;base64,AA=="}]},
+        {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}]},
+    {"model": "gpt-test", "input": "x", "previous_response_id": "resp_0", "reasoning": {"effort": "low"}},
+]  # fmt: skip
 
 
 def _places(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -123,6 +141,7 @@ def _check(r: httpx.Response, api: str, sent: Any) -> None:
         ("/v1/embeddings", "openai", EMBEDDING_BODIES),
         ("/v1/feedback", "openai", FEEDBACK_BODIES),
         ("/v1/arena/battles", "openai", BATTLE_BODIES),
+        ("/v1/responses", "openai", RESPONSES_BODIES),
     ],
 )
 def test_mutated_requests_get_clean_answers(gateway: GatewayProcess, path: str, api: str,

@@ -228,3 +228,19 @@ def test_azure_deployment_url_and_key(client: openai.OpenAI, up: FakeUpstream) -
     assert rec.query == {"api-version": "2024-10-21"}
     assert rec.headers["api-key"] == "sk-test-openai-0123456789abcdef"
     assert "authorization" not in rec.headers
+
+
+def test_reasoning_effort_reaches_openai_and_is_refused_elsewhere(
+    client: openai.OpenAI, up: FakeUpstream
+) -> None:
+    messages = [{"role": "user", "content": "think"}]
+    client.chat.completions.create(model="gpt-test", messages=messages, reasoning_effort="high")
+    sent = up.requests[-1].body
+    assert sent is not None and sent["reasoning_effort"] == "high"
+    validate("openai", "CreateChatCompletionRequest", sent)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="claude-test", messages=messages, reasoning_effort="high")
+    assert e.value.body["param"] == "reasoning"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="gpt-test", messages=messages, reasoning_effort="lots")  # type: ignore[arg-type]
+    assert e.value.body["param"] == "reasoning_effort"

@@ -33,15 +33,16 @@ def test_normalize_url() -> None:
 def test_upgrade_creates_the_usage_table(empty_db: Db) -> None:
     upgrade(empty_db.engine)
     inspector = sa.inspect(empty_db.engine)
-    assert {"usage", "battles", "votes", "feedback", "alembic_version"} <= set(inspector.get_table_names())
+    assert {"usage", "battles", "votes", "feedback", "responses", "alembic_version"} <= set(
+        inspector.get_table_names()
+    )
     indexes = {ix["name"]: ix for ix in inspector.get_indexes("usage")}
     assert indexes["ix_usage_request_id"]["unique"]
     assert indexes["ix_usage_created_at"]["column_names"] == ["created_at"]
     assert indexes["ix_usage_public_model_created_at"]["column_names"] == ["public_model", "created_at"]
     with empty_db.engine.connect() as conn:
         assert (
-            conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-            == "0006_token_details"
+            conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0007_responses"
         )
 
 
