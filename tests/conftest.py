@@ -26,6 +26,17 @@ def standard_models(up: FakeUpstream) -> list[dict[str, Any]]:
             "api_base": up.openai_base,
             "api_key_env": "MM_TEST_OPENAI_KEY",
             "price": price,
+            # The Responses API through chat completions, as for any provider (test_responses_api);
+            # gpt-responses below takes it natively.
+            "options": {"responses_api": False},
+        },
+        {
+            "name": "gpt-responses",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "api_base": up.openai_base,
+            "api_key_env": "MM_TEST_OPENAI_KEY",
+            "price": price,
         },
         {
             "name": "claude-test",

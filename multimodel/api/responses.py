@@ -77,19 +77,26 @@ class ResponsesFormat(ClientFormat):
                 code="previous_response_not_found",
             )
         context = previous.input_items + previous.output_items
-        rec.input_items = context + rec.input_items
+        new_items = rec.input_items
+        rec.input_items = context + new_items
         at = self.parsed.system  # after this request's own instructions
         req.messages[at:at] = messages(context)
+        if req.native is not None:  # the upstream does not know our ids: it gets the items themselves
+            body = {k: v for k, v in req.native.body.items() if k != "previous_response_id"}
+            req.native.body = body | {"input": [_unnamed(i) for i in context] + new_items}
 
     def encoder(self, request_id: str, req: ChatRequest) -> Encoder:
         self._answered(request_id, req)
-        self.stream = out.StreamEncoder(self.record, store=self.parsed.store)
+        relay = req.native is not None and req.native.relay
+        self.stream = out.StreamEncoder(self.record, store=self.parsed.store, relay=relay)
         return self.stream
 
     async def complete(self, request_id: str, req: ChatRequest, result: ChatResult) -> None:
         rec = self._answered(request_id, req)
         if self.stream is not None:
             self.stream.finish()  # the items as they were streamed
+        elif result.native is not None:  # the upstream's own response: its items as it made them
+            out.native_record(rec, result.native.data)
         else:
             out.finish_record(rec, result.finish, result.usage, out.output_items(result))
         if not self.parsed.store:
@@ -112,10 +119,17 @@ class ResponsesFormat(ClientFormat):
         return rec
 
     def render(self, result: ChatResult, request_id: str, model: str) -> bytes:
+        if result.native is not None:
+            return orjson.dumps(out.relayed(result.native.data, self.record, store=self.stored))
         return orjson.dumps(out.response_object(self.record, store=self.stored))
 
     def error_response(self, err: GatewayError, request_id: str | None) -> Response:
         return error_response(err, request_id)
+
+
+def _unnamed(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as input to an upstream: without the id it has only here."""
+    return {k: v for k, v in item.items() if k != "id"}
 
 
 async def create(request: Request) -> Response:

@@ -15,7 +15,7 @@ from multimodel.formats import fields as f
 from multimodel.formats.openai_chat import effort
 from multimodel.formats.openai_responses_items import messages, parse_input
 from multimodel.store.responses import ResponseRecord
-from multimodel.types import ChatRequest, Message, TextPart, Tool, ToolChoice
+from multimodel.types import ChatRequest, Message, NativeRequest, TextPart, Tool, ToolChoice
 
 _SUMMARIES = (None, "auto", "concise", "detailed")
 _VERBOSITY = (None, "low", "medium", "high")
@@ -50,7 +50,8 @@ def parse_request(body: dict[str, Any]) -> Parsed:
         raise invalid("'input' holds no message or function call", "input")
     instructions = f.opt_str(body, "instructions")
     system = [Message("system", [TextPart(instructions)])] if instructions else []
-    tools, tool_echo = _tools(f.opt_list(body, "tools"))
+    unmodelled: list[str] = []
+    tools, tool_echo = _tools(f.opt_list(body, "tools"), unmodelled)
     parallel = f.opt_bool(body, "parallel_tool_calls")
     choice, choice_echo = _tool_choice(body.get("tool_choice"), parallel)
     response_format, text_echo = _text(body.get("text"))
@@ -72,6 +73,7 @@ def parse_request(body: dict[str, Any]) -> Parsed:
         user=user,
         stream=bool(f.opt_bool(body, "stream")),
         reasoning_effort=reasoning_effort,
+        native=NativeRequest("responses", body, unmodelled),
     )
     # `truncation`, `include`, `top_logprobs`, `service_tier`, `prompt_cache_key`, ... are accepted
     # and have no effect: the answer is the same without them (a too-long input fails upstream).
@@ -102,16 +104,21 @@ def parse_request(body: dict[str, Any]) -> Parsed:
 # --- parameters ----------------------------------------------------------------------------
 
 
-def _tools(raw: list[Any]) -> tuple[list[Tool], list[dict[str, Any]]]:
+def _tools(raw: list[Any], unmodelled: list[str]) -> tuple[list[Tool], list[dict[str, Any]]]:
     tools, echoed = [], []
     for i, t in enumerate(raw):
         w = f"tools[{i}]"
         t = f.obj(t, w)
         kind = t.get("type")
+        if not isinstance(kind, str):
+            raise invalid(f"'{w}.type' must be a string", f"{w}.type")
         if kind != "function":
-            # Built-in tools (web_search, file_search, code_interpreter, mcp, ...) run inside
-            # OpenAI's service: no canonical request can ask another provider for them.
-            raise invalid(f"tool type {echo(kind)} is not supported: only function tools are", f"{w}.type")
+            # Built-in tools (web_search, file_search, code_interpreter, mcp, ...), namespaces and
+            # custom tools run inside OpenAI's service: passed to an OpenAI upstream as written,
+            # and a 400 naming the tool for any other (NativeRequest).
+            unmodelled.append(w)
+            echoed.append(t)
+            continue
         name = f.req_str(t, "name", w + ".")
         params = t.get("parameters") or {"type": "object", "properties": {}}
         params = f.obj(params, f"{w}.parameters")

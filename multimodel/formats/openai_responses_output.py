@@ -19,8 +19,18 @@ import orjson
 
 from multimodel.errors import GatewayError
 from multimodel.formats.openai_responses_items import new_id
+from multimodel.formats.openai_responses_upstream import TERMINAL, usage
 from multimodel.store.responses import ResponseRecord
-from multimodel.types import ChatResult, Event, Finish, TextDelta, ToolCallDelta, ToolCallStart, Usage
+from multimodel.types import (
+    ChatResult,
+    Event,
+    Finish,
+    NativeChunk,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
 
 # Canonical finishes that leave a response incomplete, with OpenAI's reason.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -125,9 +135,13 @@ class StreamEncoder:
     before. `finish()` closes the last and fills the record (before it is stored); `end()` then
     sends the closing events and the final response."""
 
-    def __init__(self, rec: ResponseRecord, store: bool) -> None:
+    def __init__(self, rec: ResponseRecord, store: bool, relay: bool = False) -> None:
         self.rec = rec
         self.store = store  # what the final event says: set false when storing failed
+        # Relay: the upstream speaks this API; its events pass on (NativeChunk), its terminal
+        # event held until end() so that it can say whether the response was stored.
+        self._relay = relay
+        self._terminal: NativeChunk | None = None
         self._seq = 0
         self._items: list[dict[str, Any]] = []
         self._open: int | None = None  # output index of the item being streamed
@@ -142,10 +156,14 @@ class StreamEncoder:
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
     def start(self) -> bytes:
+        if self._relay:
+            return b""
         body = {"response": response_object(self.rec, store=self.store)}
         return self._event("response.created", body) + self._event("response.in_progress", body)
 
     def event(self, ev: Event) -> bytes:
+        if self._relay:
+            return self._relayed(ev) if isinstance(ev, NativeChunk) else b""
         if isinstance(ev, TextDelta):
             out = b"" if self._open_is("message") else self._open_message()
             at = self._open
@@ -209,14 +227,33 @@ class StreamEncoder:
             out = self._event("response.function_call_arguments.done", body)
         return out + self._event("response.output_item.done", {"output_index": at, "item": item})
 
+    def _relayed(self, ev: NativeChunk) -> bytes:
+        data = ev.data
+        if data.get("type") in TERMINAL:
+            self._terminal = ev
+            return b""
+        if isinstance(data.get("response"), dict):
+            data = data | {"response": relayed(data["response"], self.rec, store=self.store)}
+        return b"event: " + str(data.get("type")).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
     def finish(self) -> None:
         """Close the open item and fill the record with the whole answer. Idempotent."""
+        if self._relay:
+            if self._terminal is not None and self.rec.status == "in_progress":
+                native_record(self.rec, self._terminal.data["response"])
+            return
         if self._tail is None:
             self._tail = self._close("incomplete" if self._finish.reason in _INCOMPLETE else "completed")
             finish_record(self.rec, self._finish, self._usage, self._items)
 
     def end(self) -> bytes:
         self.finish()
+        if self._relay:
+            if self._terminal is None:
+                return b""
+            data = self._terminal.data
+            data = data | {"response": relayed(data["response"], self.rec, store=self.store)}
+            return b"event: " + str(data["type"]).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
         assert self._tail is not None
         kind = "response.completed" if self.rec.status == "completed" else "response.incomplete"
         return self._tail + self._event(kind, {"response": response_object(self.rec, store=self.store)})
@@ -227,3 +264,22 @@ class StreamEncoder:
         self.rec.output_items = self._items
         failed = response_object(self.rec, store=False, error=failed_error(err))
         return self._event("response.failed", {"response": failed})
+
+
+def relayed(response: dict[str, Any], rec: ResponseRecord, *, store: bool) -> dict[str, Any]:
+    """An upstream's own response object, as the gateway's: its id, the public model, and whether
+    the gateway stored it (whatever the upstream did)."""
+    return response | {"id": rec.id, "model": rec.model, "store": store}
+
+
+def native_record(rec: ResponseRecord, response: dict[str, Any]) -> None:
+    """Fill the record from an upstream's own final response object (for storage and retrieval)."""
+    rec.status = str(response.get("status") or "completed")
+    details = response.get("incomplete_details")
+    rec.incomplete_reason = details.get("reason") if isinstance(details, dict) else None
+    rec.completed_at = None if rec.incomplete_reason else time.time()
+    output = response.get("output")
+    rec.output_items = [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []
+    u = usage(response.get("usage"))
+    rec.input_tokens, rec.output_tokens = u.input_tokens, u.output_tokens
+    rec.cached_tokens, rec.reasoning_tokens = u.cache_read_tokens, u.reasoning_tokens

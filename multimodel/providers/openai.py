@@ -12,6 +12,7 @@ from pydantic import Field
 
 from multimodel.config.schema import ProviderOptions
 from multimodel.errors import GatewayError
+from multimodel.formats import openai_responses_upstream as responses_wire
 from multimodel.formats import openai_upstream as wire
 from multimodel.formats import upstream_values as v
 from multimodel.providers import http
@@ -28,15 +29,32 @@ class OpenAIOptions(ProviderOptions):
     # Newer OpenAI models accept only max_completion_tokens; many compatible servers only max_tokens.
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     stream_usage: bool = True  # ask for usage in streams (stream_options.include_usage)
+    responses_api: bool = True
+    """Send Responses API requests to the upstream's own /responses, as written (built-in tools
+    and all); false: through chat completions, like any other provider."""
+
+
+_CHAT = Capabilities(
+    structured_output=True, tools=True, vision=True, embeddings=True, reasoning=True, wires=("openai",)
+)
+_BOTH = Capabilities(
+    structured_output=True,
+    tools=True,
+    vision=True,
+    embeddings=True,
+    reasoning=True,
+    wires=("openai", "responses"),
+)
 
 
 class OpenAIProvider(Provider):
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        structured_output=True, tools=True, vision=True, embeddings=True, reasoning=True, wires=("openai",)
-    )
     Options: ClassVar[type[ProviderOptions]] = OpenAIOptions
     options: OpenAIOptions
     default_base = "https://api.openai.com/v1"
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        return _BOTH if self.options.responses_api else _CHAT
 
     @property
     def base(self) -> str:
@@ -53,6 +71,14 @@ class OpenAIProvider(Provider):
         return f"{self.base}/{endpoint}", None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event | list[Event]]:
+        native_responses = request.native is not None and request.native.sent_to("responses")
+        if native_responses and "responses" in self.capabilities.wires:
+            assert request.native is not None
+            async for item in self._responses(
+                request.native.body | {"model": self.config.model}, request.stream
+            ):
+                yield item
+            return
         body = wire.build_body(
             request,
             self.config.model,
@@ -85,6 +111,31 @@ class OpenAIProvider(Provider):
             if events:
                 yield events
         yield parser.end()  # no [DONE]: tolerated, as the SDKs do, when the answer was finished
+
+    async def _responses(self, body: dict[str, Any], stream: bool) -> AsyncIterator[Event | list[Event]]:
+        """A Responses request to this upstream's own /responses (some OpenAI models are served only
+        there), its answer relayed as it came (NativeChunk) beside the canonical events."""
+        url, params = self.url("responses")
+        resp = await http.post(self.ctx.http, url, body, self.headers(), self.config.timeouts, _error, params)
+        if not stream:
+            data = await http.read_json(resp)
+            yield [*responses_wire.parse_response(data), NativeChunk("responses", data)]
+            return
+        parser = responses_wire.EventParser()
+        async for batch in http.iter_sse(resp):
+            events: list[Event] = []
+            for name, data in batch:
+                event = http.sse_json(data)
+                if isinstance(event, dict):  # before the events parsed from it: the finish ends a stream
+                    events.append(NativeChunk("responses", event, name))
+                events += parser.feed(event)
+                if parser.done:
+                    break
+            if events:
+                yield events
+            if parser.done:
+                return
+        raise GatewayError("upstream", "upstream stream ended before the response was complete")
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         if not self.capabilities.embeddings:

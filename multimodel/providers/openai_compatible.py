@@ -17,6 +17,7 @@ from multimodel.providers.openai import OpenAIOptions, OpenAIProvider
 
 class OpenAICompatibleOptions(OpenAIOptions):
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_tokens"
+    responses_api: bool = False  # most compatible servers have no /responses
     tools: bool = True
     vision: bool = True
     embeddings: bool = True

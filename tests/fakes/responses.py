@@ -90,7 +90,7 @@ def response_json(
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
-        "usage": _usage(input_tokens, output_tokens) if done != "in_progress" else None,
+        **({"usage": _usage(input_tokens, output_tokens)} if done != "in_progress" else {}),
         **({"user": body["user"]} if isinstance(body.get("user"), str) else {}),
         "metadata": body.get("metadata") or {},
     }
