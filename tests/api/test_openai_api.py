@@ -214,7 +214,7 @@ def test_embeddings_unsupported_for_anthropic(client: openai.OpenAI) -> None:
 
 def test_models_list_and_get(client: openai.OpenAI, gateway: GatewayProcess) -> None:
     ids = [m.id for m in client.models.list()]
-    assert ids[:4] == ["gpt-test", "claude-test", "compat-test", "azure-test"]
+    assert ids[:5] == ["gpt-test", "gpt-responses", "claude-test", "compat-test", "azure-test"]
     assert client.models.retrieve("claude-test").owned_by == "anthropic"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("no-such-model")

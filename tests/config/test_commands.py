@@ -70,7 +70,8 @@ def test_show_prints_every_default_in_a_file_check_accepts_with_secrets_masked(t
     assert shown["port"] == 9100 and shown["database"] == "postgresql://mm:***@db.internal:5432/mm"
     gpt, local = shown["models"]
     assert gpt["deployments"][0]["options"] == {
-        "headers": {"x-upstream-key": "***"}, "max_tokens_field": "max_completion_tokens", "stream_usage": True
+        "headers": {"x-upstream-key": "***"}, "max_tokens_field": "max_completion_tokens", "stream_usage": True,
+        "responses_api": True,
     }  # fmt: skip
     assert local["retries"] == {"attempts": 1, "backoff_s": 0.5, "max_backoff_s": 8.0}
     assert local["deployments"][0]["id"] == "local#1" and local["deployments"][0]["options"]["tools"] is True
