@@ -9,7 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from multimodel.api.flow import ClientFormat, Encoder, check_capabilities, forward, read_json, serve_chat
+from multimodel.api.flow import (
+    ClientFormat,
+    Encoder,
+    check_capabilities,
+    forward,
+    new_request_id,
+    read_json,
+    serve_chat,
+)
 from multimodel.auth.keys import check_model
 from multimodel.auth.middleware import key_of
 from multimodel.errors import GatewayError
@@ -78,7 +86,7 @@ async def count_tokens(request: Request) -> Response:
         check_capabilities(route, req)
         count = await route.provider.count_tokens(req)
     except GatewayError as err:
-        return error_response(err, None)
+        return error_response(err, new_request_id())  # as every Anthropic error, it names one
     how = "exact" if count is not None else "estimate"
     return Response(
         orjson.dumps({"input_tokens": count if count is not None else estimate_tokens(req)}),

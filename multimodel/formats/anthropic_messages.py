@@ -246,6 +246,10 @@ def usage_json(u: Usage) -> dict[str, Any]:
     return {**_counts(u), "cache_creation": None, "service_tier": None, "inference_geo": None}
 
 
+# Required by the spec (its default): who called the tool; the client's model itself, here.
+DIRECT = {"type": "direct"}
+
+
 def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
     if result.native is not None and result.native.format == "anthropic":
         return orjson.dumps(result.native.data | {"id": f"msg_{request_id}", "model": model})
@@ -253,7 +257,7 @@ def render_response(result: ChatResult, request_id: str, model: str) -> bytes:
     if result.text or not result.tool_calls:
         content.append({"type": "text", "text": result.text, "citations": None})
     content += [
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments), "caller": DIRECT}
         for c in result.tool_calls
     ]
     return orjson.dumps(
@@ -359,7 +363,7 @@ class StreamEncoder:
                 self._open = "text"
                 out += (
                     b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
-                    b'"content_block":{"type":"text","text":""}}\n\n' % self._index
+                    b'"content_block":{"type":"text","text":"","citations":null}}\n\n' % self._index
                 )
             return out + _sse(
                 b"content_block_delta",
@@ -374,7 +378,7 @@ class StreamEncoder:
             self._index += 1
             self._open = "tool_use"
             self._tool_block[ev.index] = self._index
-            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
+            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}, "caller": DIRECT}
             return out + _sse(
                 b"content_block_start",
                 {"type": "content_block_start", "index": self._index, "content_block": block},

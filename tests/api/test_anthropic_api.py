@@ -171,3 +171,23 @@ def test_models_and_messages_carry_every_field_the_spec_requires(
     body = {"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     message = httpx.post(gateway.url + "/v1/messages", json=body).json()  # the canonical rendering
     assert {"stop_details", "container"} <= message.keys()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_translated_blocks_carry_every_field_the_spec_requires(
+    gateway: GatewayProcess, up: FakeUpstream, stream: bool
+) -> None:
+    """A text block's citations and a tool_use block's caller, streamed or not (found by
+    schemathesis: the strict spec requires both, as strictly typed clients do)."""
+    up.push(ToolReply("get_weather", '{"city": "Paris"}', text="Let me look."))
+    body = {"model": "gpt-test", "max_tokens": 50, "stream": stream, "tools": [WEATHER_TOOL],
+            "messages": [{"role": "user", "content": "Weather in Paris?"}]}  # fmt: skip
+    r = httpx.post(gateway.url + "/v1/messages", json=body, timeout=20)
+    if not stream:
+        validate("anthropic", "Message", r.json())  # strict
+        return
+    events = check_anthropic_stream(r.content, lenient=False)
+    assert [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"] == [
+        "text",
+        "tool_use",
+    ]

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import httpx
 import pytest
 
 from tests.conftest import KEY_ENV, standard_models
 from tests.fakes.upstream import FakeUpstream
 from tests.support.gateway import GatewayProcess
+from tests.support.specs import validate
 
 HOUSE = str(Path(__file__).resolve().parents[2] / "models" / "house-tiny")
 MESSAGES = [{"role": "user", "content": "one two three four"}]
@@ -74,3 +76,12 @@ def test_errors_are_in_anthropics_format(gw: GatewayProcess) -> None:
             model="gpt-test", messages=MESSAGES, thinking={"type": "enabled", "budget_tokens": 1024}
         )  # type: ignore[arg-type]
     assert "thinking" in str(e.value)
+
+
+@pytest.mark.parametrize("body", [{"model": "nope", "messages": MESSAGES}, {"model": "claude-test"}])
+def test_errors_carry_a_request_id(gw: GatewayProcess, body: dict) -> None:
+    """In the body and the header, as every Anthropic error (ErrorResponse requires request_id)."""
+    r = httpx.post(gw.url + "/v1/messages/count_tokens", json=body, timeout=20)
+    assert r.status_code in (400, 404)
+    validate("anthropic", "ErrorResponse", r.json())  # the strict spec
+    assert r.json()["request_id"] == r.headers["request-id"]

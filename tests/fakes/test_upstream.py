@@ -245,6 +245,13 @@ def test_embeddings_float_validates(up: FakeUpstream) -> None:
     assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
 
 
+def test_embeddings_too_many_dimensions_is_400(up: FakeUpstream) -> None:
+    """As from OpenAI; the fake would otherwise build a vector of any size asked for."""
+    body = {"model": "emb", "input": "a", "dimensions": 68_626_431_723}
+    r = post(up, "/v1/embeddings", body)
+    assert r.status_code == 400 and "dimensions" in r.json()["error"]["message"]
+
+
 def test_models_list(up: FakeUpstream, oai: openai.OpenAI) -> None:
     assert [m.id for m in oai.models.list()] == ["gpt-test", "gpt-other"]
     validate("openai", "ListModelsResponse", httpx2.get(up.openai_base + "/models").json())

@@ -520,6 +520,9 @@ def _error_body(
     return {"error": {"message": msg, "type": error_type or etype, "param": None, "code": code}}
 
 
+MAX_EMBEDDING_DIMENSIONS = 3072  # text-embedding-3-large's; more is a 400, as from OpenAI
+
+
 def embedding_for(text: str | list[int], dimensions: int = 8) -> list[float]:
     """The fake's deterministic embedding of one input (float32-exact values in [-1, 1))."""
     key = text if isinstance(text, str) else _dumps(text)
@@ -804,6 +807,9 @@ class FakeUpstream:
         if path.endswith("/embeddings"):
             if "input" not in body or "model" not in body:
                 return error(400, "'input' and 'model' are required properties")
+            dims = body.get("dimensions")
+            if dims is not None and not (isinstance(dims, int) and 1 <= dims <= MAX_EMBEDDING_DIMENSIONS):
+                return error(400, f"Invalid value for 'dimensions' = {dims}: at most {MAX_EMBEDDING_DIMENSIONS}.")
             return await self._answer(request, behaviour, self._embeddings(body), id_header)
 
         problem = self._check_chat(api, body)

@@ -480,15 +480,16 @@ class _AnthropicState:
     output_tokens: int = 0
 
 
-def check_anthropic_stream(raw: bytes | str) -> list[dict]:
+def check_anthropic_stream(raw: bytes | str, *, lenient: bool = True) -> list[dict]:
     """Check an Anthropic Messages SSE body; return its JSON events (ping/error included).
 
-    Every event named (`event:` equal to data.type) and valid against the lenient spec (plus the
-    ping/error schemas); message_start first; blocks opened in index order 0, 1, … one at a time;
-    deltas only to the open block and of a type that fits it; tool_use input {} at start and
-    partial_json joining into a JSON object; no message_delta while a block is open; cumulative
-    output_tokens never decreasing; the end is message_delta(s) then message_stop, or an `error`
-    event; nothing after it and no [DONE]. `ping` may come anywhere."""
+    Every event named (`event:` equal to data.type) and valid against the lenient spec (the
+    strict one with `lenient=False`; plus the ping/error schemas); message_start first; blocks
+    opened in index order 0, 1, … one at a time; deltas only to the open block and of a type that
+    fits it; tool_use input {} at start and partial_json joining into a JSON object; no
+    message_delta while a block is open; cumulative output_tokens never decreasing; the end is
+    message_delta(s) then message_stop, or an `error` event; nothing after it and no [DONE].
+    `ping` may come anywhere."""
     found: list[str] = []
     if not _ends_blank(raw):
         found.append("the stream does not end with a blank line (the last event would be dropped)")
@@ -512,9 +513,7 @@ def check_anthropic_stream(raw: bytes | str) -> list[dict]:
         if kind not in _ANTHROPIC_EVENTS:
             found.append(f"{where}: unknown event type")
             continue
-        found.extend(
-            f"{where}: {p}" for p in problems("anthropic", _ANTHROPIC_EVENTS[kind], obj, lenient=True)
-        )
+        found.extend(f"{where}: {p}" for p in problems("anthropic", _ANTHROPIC_EVENTS[kind], obj, lenient))
         if st.ended is not None:
             found.append(f"{where}: comes after {st.ended}")
             continue

@@ -257,6 +257,12 @@ def test_anthropic_schema_violation_fails() -> None:
     _fails(check_anthropic_stream, raw, "usage.output_tokens", "is not of type 'integer'")
 
 
+def test_anthropic_strict_mode_wants_every_required_field() -> None:
+    """The docs' compact stream passes the lenient spec only: the strict one wants each nullable
+    or defaulted field written out (a text block's citations, the usage's cache fields)."""
+    _fails(check_anthropic_stream, ANTHROPIC_TEXT, "'citations' is a required", lenient=False)
+
+
 def test_anthropic_first_event_must_be_message_start() -> None:
     _, rest = ANTHROPIC_TEXT.split("\n\n", 1)
     _fails(check_anthropic_stream, rest, "before message_start")
