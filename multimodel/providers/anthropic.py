@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -45,23 +45,14 @@ class AnthropicProvider(Provider):
             self.config.model,
             default_max_tokens=self.options.default_max_tokens,
         )
-        url = f"{self.config.base or self.default_base}/v1/messages"
-        headers, params = self.headers(), None
         # The client spoke this API: its request went as written, with its betas; its answer is
         # passed on as the upstream gave it (NativeChunk).
-        native = (
-            request.native if request.native is not None and request.native.sent_to("anthropic") else None
-        )
-        if native is not None:
-            headers |= native.headers
-            params = native.query or None
-        resp = await http.post(
-            self.ctx.http, url, body, headers, self.config.timeouts, wire.error_from, params
-        )
+        native = request.native is not None and request.native.sent_to("anthropic")
+        resp = await self._post("/v1/messages", body, request)
         if not request.stream:
             data = await http.read_json(resp)
             events = wire.parse_response(data)
-            yield [*events, NativeChunk("anthropic", data)] if native is not None else events
+            yield [*events, NativeChunk("anthropic", data)] if native else events
             return
         parser = wire.EventParser()
         async for batch in http.iter_sse(resp):
@@ -69,7 +60,7 @@ class AnthropicProvider(Provider):
             for name, data in batch:
                 event = http.sse_json(data)
                 kind = event.get("type") if isinstance(event, dict) else None
-                if native is not None and kind not in ("message_stop", "error"):  # the encoder ends it
+                if native and kind not in ("message_stop", "error"):  # the encoder ends it
                     events.append(NativeChunk("anthropic", event, name))
                 events += parser.feed(name, event)
                 if parser.done:
@@ -84,18 +75,20 @@ class AnthropicProvider(Provider):
         """Anthropic's own count (POST /v1/messages/count_tokens): the client's request as written
         when it spoke this API, with its betas."""
         body = wire.count_body(wire.build_body(request, self.config.model, default_max_tokens=1))
-        url = f"{self.config.base or self.default_base}/v1/messages/count_tokens"
+        resp = await self._post("/v1/messages/count_tokens", body, request)
+        return wire.parse_count(await http.read_json(resp))
+
+    async def _post(self, path: str, body: dict[str, Any], request: ChatRequest) -> Any:
+        """POST to the upstream; a request in this API also passes on its betas (headers, query)."""
         headers, params = self.headers(), None
-        native = (
-            request.native if request.native is not None and request.native.sent_to("anthropic") else None
-        )
-        if native is not None:
+        native = request.native
+        if native is not None and native.sent_to("anthropic"):
             headers |= native.headers
             params = native.query or None
-        resp = await http.post(
+        url = f"{self.config.base or self.default_base}{path}"
+        return await http.post(
             self.ctx.http, url, body, headers, self.config.timeouts, wire.error_from, params
         )
-        return wire.parse_count(await http.read_json(resp))
 
     async def check(self) -> str | None:
         url = f"{self.config.base or self.default_base}/v1/models"
