@@ -5,6 +5,7 @@ printed, and a tool-call round trip completes."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,9 @@ def test_claude_code_answers_and_its_request_arrives_whole(
     assert isinstance(body["system"], list) and len(body["system"]) >= 2  # blocks, not one string
     assert body["thinking"]["type"] in ("enabled", "adaptive")
     assert "context_management" in body and body["tools"]
-    row = rows(f"sqlite:///{tmp_path / 'usage.db'}", "usage")
+    deadline = time.monotonic() + 10
+    while not (row := rows(f"sqlite:///{tmp_path / 'usage.db'}", "usage")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the writer batches in the background
     assert [(r["api_format"], r["public_model"], r["status"]) for r in row] == [("anthropic", MODEL, 200)]
 
 
